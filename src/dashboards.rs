@@ -1,0 +1,1 @@
+//! TODO(helper): bundled dashboards and preparation for provisioning.

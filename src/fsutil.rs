@@ -1,0 +1,98 @@
+//! Writing files safely: atomically (temp file in the same directory, then rename) and with
+//! mode 0600 for files that hold secrets.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::render::Tree;
+
+/// Writes `contents` to `path` atomically. The temp file starts with `.` and ends in `.tmp`, so
+/// Prometheus' file_sd globs (`*.json`) never see a half-written file.
+pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(if secret { 0o600 } else { 0o644 });
+        }
+        let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(contents).with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("writing {}", tmp.display()))?;
+        #[cfg(unix)]
+        {
+            // The mode given to open() is filtered by the umask; set it exactly.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if secret { 0o600 } else { 0o644 };
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+                .with_context(|| format!("setting permissions of {}", tmp.display()))?;
+        }
+        fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a rendered tree under `out` (normally `.monstack/`). Files that are already
+/// byte-identical are left alone, so their modification times only change when they do.
+/// Returns the paths (relative to `out`) that were written.
+pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<Vec<String>> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for dir in &tree.dirs {
+        let path = out.join(dir);
+        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    let mut written = Vec::new();
+    for file in &tree.files {
+        let path = out.join(&file.path);
+        let unchanged = fs::read(&path).map(|old| old == file.contents).unwrap_or(false)
+            && mode_matches(&path, file.secret);
+        if !unchanged {
+            write_atomic(&path, &file.contents, file.secret)?;
+            written.push(file.path.clone());
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(unix)]
+fn mode_matches(path: &Path, secret: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let want = if secret { 0o600 } else { 0o644 };
+    fs::metadata(path).map(|m| m.permissions().mode() & 0o777 == want).unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn mode_matches(_: &Path, _: bool) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_private_and_others_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(&dir.path().join("a/secret.yml"), b"pw", true).unwrap();
+        write_atomic(&dir.path().join("a/plain.yml"), b"x", false).unwrap();
+        let mode = |p: &str| fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("a/secret.yml"), 0o600);
+        assert_eq!(mode("a/plain.yml"), 0o644);
+        // No temp files are left behind.
+        assert_eq!(fs::read_dir(dir.path().join("a")).unwrap().count(), 2);
+    }
+}

@@ -1,0 +1,16 @@
+//! monstack: a complete monitoring stack (Prometheus, Grafana, etcd, Alertmanager, Pushgateway)
+//! for any project, from one `monstack.yaml`.
+//!
+//! Data flows one way: manifest -> validated model -> rendered files -> (later) plan ->
+//! Docker/HTTP -> health. Everything up to the rendered files is pure.
+
+pub mod cli;
+pub mod commands;
+pub mod dashboards;
+pub mod error;
+pub mod fsutil;
+pub mod manifest;
+pub mod model;
+pub mod output;
+pub mod render;
+pub mod yaml;

@@ -1,0 +1,373 @@
+//! The validated stack: what the manifest means once every check has passed.
+//!
+//! Renderers and (later) the planner read only this. Every value here is already
+//! interpolated, defaulted and checked, so code downstream never re-validates.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Names of the services as they appear on the stack's network and in `.monstack/`.
+pub const PROMETHEUS: &str = "prometheus";
+pub const GRAFANA: &str = "grafana";
+pub const ETCD: &str = "etcd";
+pub const ALERTMANAGER: &str = "alertmanager";
+pub const PUSHGATEWAY: &str = "pushgateway";
+/// The monstack agent (etcd discovery bridge, DingTalk relay): `agent:8060` on the network.
+pub const AGENT: &str = "agent";
+pub const AGENT_PORT: u16 = 8060;
+
+/// Uid of the provisioned Prometheus datasource; dashboards and alert rules refer to it.
+pub const PROMETHEUS_DATASOURCE_UID: &str = "prometheus";
+/// Uid of the provisioned Alertmanager datasource (when Alertmanager is enabled).
+pub const ALERTMANAGER_DATASOURCE_UID: &str = "alertmanager";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub project: String,
+    /// Directory holding the manifest; `.monstack/` is created inside it.
+    pub root: PathBuf,
+    pub prometheus: Prometheus,
+    pub grafana: Grafana,
+    pub etcd: Option<Service>,
+    pub alertmanager: Option<Service>,
+    pub pushgateway: Option<Service>,
+    /// Scrape jobs from `targets:`, in manifest order.
+    pub jobs: Vec<ScrapeJob>,
+    pub discovery: Discovery,
+    pub channels: Vec<Channel>,
+    pub smtp: Option<Smtp>,
+    pub alerting: Alerting,
+    pub alerts: Vec<Alert>,
+    /// Extra Grafana datasources besides the provisioned Prometheus (and Alertmanager).
+    pub datasources: Vec<Datasource>,
+    pub dashboards: Vec<Dashboard>,
+}
+
+/// What every containerised service has: an image and a published host address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub image: String,
+    /// Host address the port is published on (127.0.0.1 unless the manifest says otherwise).
+    pub bind: IpAddr,
+    /// Host port; the container port is fixed per service.
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prometheus {
+    pub service: Service,
+    pub retention: Duration,
+    /// Prometheus size-based retention such as `10GB`, passed through.
+    pub retention_size: Option<String>,
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+    pub evaluation_interval: Duration,
+    pub external_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grafana {
+    pub service: Service,
+    pub admin_user: String,
+    /// `None`: generated on first `up` and kept in `.monstack/secrets/`.
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeJob {
+    pub name: String,
+    /// `host:port` addresses, in manifest order.
+    pub targets: Vec<String>,
+    pub metrics_path: String,
+    pub scheme: Scheme,
+    /// Per-job override of the global scrape interval.
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    /// Labels attached to every target of the job.
+    pub labels: BTreeMap<String, String>,
+    pub honor_labels: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Discovery {
+    pub etcd: Option<EtcdDiscovery>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdDiscovery {
+    /// Key prefix services register under, always ending in `/`.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    /// Unique; also the Alertmanager receiver and Grafana contact point name.
+    pub name: String,
+    pub send_resolved: bool,
+    pub kind: ChannelKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    Email {
+        to: Vec<String>,
+    },
+    DingTalk {
+        /// The robot's full webhook URL (`https://oapi.dingtalk.com/robot/send?access_token=...`).
+        url: String,
+        /// Signing secret (`SEC...`) when the robot uses signed requests.
+        secret: Option<String>,
+        /// A keyword the robot requires in every message.
+        keyword: Option<String>,
+        at_mobiles: Vec<String>,
+        at_all: bool,
+    },
+    Webhook {
+        url: String,
+        /// 0 = no limit.
+        max_alerts: u32,
+    },
+    Slack {
+        url: String,
+        channel: Option<String>,
+        username: Option<String>,
+    },
+}
+
+impl ChannelKind {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ChannelKind::Email { .. } => "email",
+            ChannelKind::DingTalk { .. } => "dingtalk",
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Slack { .. } => "slack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    /// `host:port`.
+    pub smarthost: String,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub require_tls: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertEngine {
+    Alertmanager,
+    Grafana,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    pub engine: AlertEngine,
+    /// Channels for alerts that name none themselves (and the root route). Resolved:
+    /// the manifest's `alerting.notify`, or every channel when it is absent.
+    pub default_notify: Vec<String>,
+    pub group_by: Vec<String>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Unique, a valid Prometheus label value made of `[A-Za-z0-9_]`.
+    pub name: String,
+    pub expr: String,
+    pub for_: Duration,
+    pub severity: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    /// Extra labels (severity is added separately).
+    pub labels: BTreeMap<String, String>,
+    /// Channels this alert goes to, as written in the manifest. Empty: `alerting.default_notify`.
+    pub notify: Vec<String>,
+}
+
+impl Alert {
+    /// The channels this alert is actually delivered to.
+    pub fn channels<'a>(&'a self, alerting: &'a Alerting) -> &'a [String] {
+        if self.notify.is_empty() {
+            &alerting.default_notify
+        } else {
+            &self.notify
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datasource {
+    pub name: String,
+    /// Grafana plugin type: `influxdb`, `loki`, `jaeger`, ...
+    pub kind: String,
+    pub uid: String,
+    pub url: String,
+    pub access: String,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub is_default: bool,
+    /// Type-specific settings passed through to Grafana as `jsonData`.
+    pub json_data: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    /// Where it came from, for messages: `go-runtime` or `dashboards/orders.json`.
+    pub source: DashboardSource,
+    /// Grafana folder title; `None` = General.
+    pub folder: Option<String>,
+    /// File name under `.monstack/grafana/dashboards/<folder>/`.
+    pub file_name: String,
+    /// The dashboard JSON, already prepared for file provisioning by
+    /// [`crate::dashboards::prepare`] (datasource references resolved, `__inputs` removed).
+    pub json: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DashboardSource {
+    Bundled(String),
+    File(PathBuf),
+}
+
+impl fmt::Display for DashboardSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DashboardSource::Bundled(name) => f.write_str(name),
+            DashboardSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A Prometheus-style duration (`90s`, `1h30m`, `15d`), kept in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub u64);
+
+const UNITS: [(&str, u64); 7] = [
+    ("y", 365 * 24 * 3600 * 1000),
+    ("w", 7 * 24 * 3600 * 1000),
+    ("d", 24 * 3600 * 1000),
+    ("h", 3600 * 1000),
+    ("m", 60 * 1000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+impl Duration {
+    pub fn from_secs(secs: u64) -> Duration {
+        Duration(secs * 1000)
+    }
+
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    /// Parses Prometheus' duration syntax: one or more `<number><unit>` with units
+    /// `y w d h m s ms` in decreasing order, each at most once (`1h30m`, `500ms`).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        if text.is_empty() {
+            return Err("empty duration".into());
+        }
+        let mut rest = text;
+        let mut total: u64 = 0;
+        let mut last_unit = usize::MAX;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(format!("`{text}` is not a duration"));
+            }
+            let number: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("`{text}` is too large"))?;
+            rest = &rest[digits..];
+            // `ms` must be tried before `m`.
+            let unit = [6, 0, 1, 2, 3, 4, 5]
+                .into_iter()
+                .find(|&i| rest.starts_with(UNITS[i].0))
+                .ok_or_else(|| {
+                    if rest.is_empty() {
+                        format!("`{text}` has no unit")
+                    } else {
+                        format!("`{text}` has an unknown unit")
+                    }
+                })?;
+            if last_unit != usize::MAX && unit <= last_unit {
+                return Err(format!("`{text}`: units must appear once each, largest first"));
+            }
+            last_unit = unit;
+            rest = &rest[UNITS[unit].0.len()..];
+            total = number
+                .checked_mul(UNITS[unit].1)
+                .and_then(|ms| total.checked_add(ms))
+                .ok_or_else(|| format!("`{text}` is too large"))?;
+        }
+        Ok(Duration(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Canonical Prometheus form: `0s`, `15s`, `1m30s`, `2w` (what Prometheus itself prints).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.0;
+        for (unit, ms) in UNITS {
+            if rest >= ms {
+                write!(f, "{}{}", rest / ms, unit)?;
+                rest %= ms;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_prometheus() {
+        assert_eq!(Duration::parse("15s"), Ok(Duration(15_000)));
+        assert_eq!(Duration::parse("1h30m"), Ok(Duration(5_400_000)));
+        assert_eq!(Duration::parse("500ms"), Ok(Duration(500)));
+        assert_eq!(Duration::parse("1m500ms"), Ok(Duration(60_500)));
+        assert_eq!(Duration::parse("15d"), Ok(Duration(15 * 86_400_000)));
+        assert_eq!(Duration::parse("0s"), Ok(Duration(0)));
+        for bad in ["", "15", "s", "1.5h", "10sec", "30m1h", "1m1m", "-5s", "99999999999999999999y"] {
+            assert!(Duration::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn durations_print_canonically() {
+        for (text, canonical) in [("90s", "1m30s"), ("15d", "2w1d"), ("0s", "0s"), ("1500ms", "1s500ms"), ("60m", "1h")] {
+            assert_eq!(Duration::parse(text).unwrap().to_string(), canonical);
+        }
+    }
+}

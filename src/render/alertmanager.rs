@@ -1,0 +1,7 @@
+//! TODO(helper): render alertmanager files.
+use super::RenderedFile;
+use crate::model::Stack;
+
+pub fn render(_stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
+    Ok(vec![])
+}

@@ -1,0 +1,168 @@
+//! Hand-built stacks for renderer unit tests (the manifest loader has its own tests).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::model::*;
+
+fn service(image: &str, port: u16) -> Service {
+    Service { image: image.into(), bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port }
+}
+
+fn d(text: &str) -> Duration {
+    Duration::parse(text).unwrap()
+}
+
+/// Only the defaults: Prometheus and Grafana, no jobs, no alerting.
+pub fn minimal() -> Stack {
+    Stack {
+        project: "minimal".into(),
+        root: "/project".into(),
+        prometheus: Prometheus {
+            service: service("prom/prometheus:v3.5.0", 9090),
+            retention: d("15d"),
+            retention_size: None,
+            scrape_interval: d("15s"),
+            scrape_timeout: d("10s"),
+            evaluation_interval: d("15s"),
+            external_labels: BTreeMap::new(),
+        },
+        grafana: Grafana {
+            service: service("grafana/grafana:12.1.1", 3000),
+            admin_user: "admin".into(),
+            admin_password: None,
+        },
+        etcd: None,
+        alertmanager: None,
+        pushgateway: None,
+        jobs: vec![],
+        discovery: Discovery::default(),
+        channels: vec![],
+        smtp: None,
+        alerting: Alerting {
+            engine: AlertEngine::Alertmanager,
+            default_notify: vec![],
+            group_by: vec!["alertname".into(), "job".into()],
+            group_wait: d("30s"),
+            group_interval: d("5m"),
+            repeat_interval: d("4h"),
+        },
+        alerts: vec![],
+        datasources: vec![],
+        dashboards: vec![],
+    }
+}
+
+/// The full example from the manifest reference: every service, every channel kind.
+pub fn full() -> Stack {
+    let mut stack = minimal();
+    stack.project = "shop".into();
+    stack.etcd = Some(service("quay.io/coreos/etcd:v3.5.21", 2379));
+    stack.alertmanager = Some(service("prom/alertmanager:v0.28.1", 9093));
+    stack.pushgateway = Some(service("prom/pushgateway:v1.11.1", 9091));
+    stack.jobs = vec![
+        ScrapeJob {
+            name: "order".into(),
+            targets: vec!["host.docker.internal:8085".into()],
+            metrics_path: "/metrics".into(),
+            scheme: Scheme::Http,
+            interval: Some(d("10s")),
+            timeout: None,
+            labels: BTreeMap::from([("instance".to_string(), "go1".to_string())]),
+            honor_labels: false,
+        },
+        ScrapeJob {
+            name: "payment".into(),
+            targets: vec!["10.0.0.5:9100".into(), "10.0.0.6:9100".into()],
+            metrics_path: "/internal/metrics".into(),
+            scheme: Scheme::Https,
+            interval: None,
+            timeout: Some(d("5s")),
+            labels: BTreeMap::new(),
+            honor_labels: false,
+        },
+    ];
+    stack.discovery.etcd = Some(EtcdDiscovery { prefix: "/service/".into() });
+    stack.channels = vec![
+        Channel {
+            name: "ops-mail".into(),
+            send_resolved: true,
+            kind: ChannelKind::Email { to: vec!["ops@example.com".into(), "oncall@example.com".into()] },
+        },
+        Channel {
+            name: "ops-ding".into(),
+            send_resolved: true,
+            kind: ChannelKind::DingTalk {
+                url: "https://oapi.dingtalk.com/robot/send?access_token=abc123".into(),
+                secret: Some("SECxyz".into()),
+                keyword: None,
+                at_mobiles: vec![],
+                at_all: false,
+            },
+        },
+        Channel {
+            name: "hook".into(),
+            send_resolved: true,
+            kind: ChannelKind::Webhook { url: "http://alert-sink:8080/hook".into(), max_alerts: 0 },
+        },
+        Channel {
+            name: "chat".into(),
+            send_resolved: false,
+            kind: ChannelKind::Slack {
+                url: "https://hooks.slack.com/services/T0/B0/XXXX".into(),
+                channel: Some("#ops".into()),
+                username: None,
+            },
+        },
+    ];
+    stack.smtp = Some(Smtp {
+        smarthost: "smtp.example.com:465".into(),
+        from: "me@example.com".into(),
+        username: Some("me@example.com".into()),
+        password: Some("s3cret$pass".into()),
+        require_tls: true,
+    });
+    stack.alerting.default_notify = stack.channels.iter().map(|c| c.name.clone()).collect();
+    stack.alerts = vec![
+        Alert {
+            name: "TooManyGoroutines".into(),
+            expr: "avg_over_time(go_goroutines{job=\"order\"}[1m]) > 8".into(),
+            for_: d("5m"),
+            severity: "warning".into(),
+            summary: Some("{{ $labels.instance }} runs {{ $value }} goroutines".into()),
+            description: None,
+            labels: BTreeMap::new(),
+            notify: vec!["ops-ding".into(), "ops-mail".into()],
+        },
+        Alert {
+            name: "OrderDown".into(),
+            expr: "up{job=\"order\"} == 0".into(),
+            for_: d("1m"),
+            severity: "critical".into(),
+            summary: Some("order instance {{ $labels.instance }} is down".into()),
+            description: Some("No successful scrape for a minute.".into()),
+            labels: BTreeMap::from([("team".to_string(), "shop".to_string())]),
+            notify: vec![],
+        },
+    ];
+    stack.datasources = vec![Datasource {
+        name: "Influx".into(),
+        kind: "influxdb".into(),
+        uid: "influx".into(),
+        url: "http://influxdb:8086".into(),
+        access: "proxy".into(),
+        database: Some("metric".into()),
+        user: None,
+        password: None,
+        is_default: false,
+        json_data: serde_json::Map::new(),
+    }];
+    stack
+}
+
+/// The full example evaluated by Grafana instead of Prometheus + Alertmanager.
+pub fn full_grafana_engine() -> Stack {
+    let mut stack = full();
+    stack.alerting.engine = AlertEngine::Grafana;
+    stack
+}
