@@ -10,6 +10,8 @@ pub mod prometheus;
 pub mod rules;
 
 #[cfg(test)]
+mod external_checks;
+#[cfg(test)]
 pub mod testkit;
 
 use crate::model::Stack;

@@ -1,0 +1,143 @@
+//! The rendered configs checked by the real tools: `promtool` (Debian package `prometheus`) and
+//! `amtool` (Debian package `prometheus-alertmanager`).
+//!
+//! Both parse strictly, so this catches misspelled or too-new keys that our own unit tests,
+//! which only read the YAML back, cannot. Missing tools skip the checks unless
+//! `MONSTACK_REQUIRE_ALL=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{testkit, Tree};
+use crate::model::Stack;
+
+/// The tool's path on `PATH`, or `None` (after saying so) when it is missing and
+/// `MONSTACK_REQUIRE_ALL` is not `1`.
+fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| is_executable(p))
+    });
+    if found.is_none() {
+        let reason = format!("{name} not found (install Debian package {package})");
+        if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("{reason}");
+        }
+        eprintln!("skipping: {reason}");
+    }
+    found
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+fn stacks() -> [(&'static str, Stack); 3] {
+    [
+        ("minimal", testkit::minimal()),
+        ("full", testkit::full()),
+        ("full_grafana_engine", testkit::full_grafana_engine()),
+    ]
+}
+
+/// Renders the stack into a fresh directory, as `monstack render` would.
+fn render_into_tempdir(stack: &Stack) -> (tempfile::TempDir, Tree) {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = crate::render::render(stack).unwrap();
+    crate::fsutil::write_tree(dir.path(), &tree).unwrap();
+    (dir, tree)
+}
+
+fn check(tool: &Path, args: &[&str], file: &Path, what: &str) {
+    let output = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", tool.display()));
+    assert!(
+        output.status.success(),
+        "{} {} {} failed for {what} ({})\n--- stdout\n{}\n--- stderr\n{}\n--- file\n{}",
+        tool.display(),
+        args.join(" "),
+        file.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(file).unwrap_or_default(),
+    );
+}
+
+#[test]
+fn promtool_accepts_prometheus_config_and_targets() {
+    let Some(promtool) = require_tool("promtool", "prometheus") else {
+        return;
+    };
+    for (name, stack) in stacks() {
+        let (dir, _) = render_into_tempdir(&stack);
+        let config = dir.path().join(super::prometheus::CONFIG_PATH);
+        check(&promtool, &["check", "config"], &config, name);
+    }
+}
+
+#[test]
+fn promtool_accepts_rule_files() {
+    let Some(promtool) = require_tool("promtool", "prometheus") else {
+        return;
+    };
+    let mut checked = 0;
+    for (name, stack) in stacks() {
+        let (dir, tree) = render_into_tempdir(&stack);
+        for file in tree
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("prometheus/rules/") && f.path.ends_with(".yml"))
+        {
+            check(
+                &promtool,
+                &["check", "rules"],
+                &dir.path().join(&file.path),
+                name,
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 0,
+        "no rule files rendered: the check proved nothing"
+    );
+}
+
+#[test]
+fn amtool_accepts_alertmanager_config() {
+    let Some(amtool) = require_tool("amtool", "prometheus-alertmanager") else {
+        return;
+    };
+    let mut checked = 0;
+    for (name, stack) in stacks() {
+        let (dir, _) = render_into_tempdir(&stack);
+        let config = dir.path().join(super::alertmanager::CONFIG_PATH);
+        if stack.alertmanager.is_some() {
+            check(&amtool, &["check-config"], &config, name);
+            checked += 1;
+        } else {
+            assert!(
+                !config.exists(),
+                "{name}: alertmanager.yml rendered without Alertmanager"
+            );
+        }
+    }
+    assert!(
+        checked > 0,
+        "no alertmanager.yml rendered: the check proved nothing"
+    );
+}
