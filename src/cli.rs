@@ -1,1 +1,83 @@
-//! TODO
+//! Command-line arguments (clap derive only). Turned into plain settings before any work starts;
+//! no clap type leaves this module except the parsed tree itself.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::output::ColorChoice;
+
+/// A complete monitoring stack (Prometheus, Grafana, etcd, Alertmanager, Pushgateway) for any
+/// project, from one file: monstack.yaml.
+#[derive(Debug, Parser)]
+#[command(name = "monstack", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`.")]
+pub struct Cli {
+    /// The manifest to read.
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH", env = "MONSTACK_FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print only errors, warnings and requested output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More detail: -v for debug logs, -vv for trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to use colours (NO_COLOR is honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter monstack.yaml.
+    ///
+    /// The bundled dashboard is chosen from go.mod or Cargo.toml in this directory unless
+    /// --lang says otherwise.
+    ///
+    /// Example: monstack init --lang rust
+    Init {
+        /// The language of the services to monitor.
+        #[arg(long, value_enum)]
+        lang: Option<Lang>,
+        /// Overwrite an existing manifest.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the manifest and print a one-line summary, or every problem found.
+    Validate,
+    /// Write every generated file into .monstack/ next to the manifest.
+    Render,
+    /// Print the JSON Schema of monstack.yaml (for editors).
+    Schema,
+    /// Print shell completions.
+    ///
+    /// Example: monstack completions bash > /etc/bash_completion.d/monstack
+    Completions {
+        /// The shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Go,
+    Rust,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -44,26 +44,66 @@ pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Resul
     result
 }
 
+/// What [`write_tree`] changed, as paths relative to the output directory.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Paths under `.monstack/` that are not rendered but owned by something else and kept:
+/// generated secrets, targets the discovery agent writes, the manifest schema.
+pub fn is_kept(relative: &str) -> bool {
+    relative.starts_with("secrets/") || relative.starts_with("prometheus/targets/etcd/") || relative == SCHEMA_FILE
+}
+
+/// The JSON Schema of the manifest, written next to the rendered files for editors.
+pub const SCHEMA_FILE: &str = "monstack.schema.json";
+
 /// Writes a rendered tree under `out` (normally `.monstack/`). Files that are already
-/// byte-identical are left alone, so their modification times only change when they do.
-/// Returns the paths (relative to `out`) that were written.
-pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<Vec<String>> {
+/// byte-identical are left alone, so their modification times only change when they do, and
+/// files a previous render wrote that are no longer part of the tree are removed (a dashboard
+/// dropped from the manifest must disappear from Grafana too).
+pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for dir in &tree.dirs {
         let path = out.join(dir);
         fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
-    let mut written = Vec::new();
+    let mut report = WriteReport::default();
     for file in &tree.files {
         let path = out.join(&file.path);
-        let unchanged = fs::read(&path).map(|old| old == file.contents).unwrap_or(false)
-            && mode_matches(&path, file.secret);
+        let unchanged = fs::read(&path).map(|old| old == file.contents).unwrap_or(false) && mode_matches(&path, file.secret);
         if !unchanged {
             write_atomic(&path, &file.contents, file.secret)?;
-            written.push(file.path.clone());
+            report.written.push(file.path.clone());
         }
     }
-    Ok(written)
+    let mut existing = Vec::new();
+    list_files(out, "", &mut existing)?;
+    for relative in existing {
+        if !is_kept(&relative) && tree.get(&relative).is_none() {
+            let path = out.join(&relative);
+            fs::remove_file(&path).with_context(|| format!("removing stale {}", path.display()))?;
+            report.removed.push(relative);
+        }
+    }
+    Ok(report)
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let kind = entry.file_type().with_context(|| format!("reading {}", entry.path().display()))?;
+        if kind.is_dir() {
+            list_files(&entry.path(), &relative, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -94,5 +134,24 @@ mod tests {
         assert_eq!(mode("a/plain.yml"), 0o644);
         // No temp files are left behind.
         assert_eq!(fs::read_dir(dir.path().join("a")).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn write_tree_skips_unchanged_files_and_prunes_stale_ones() {
+        use crate::render::{RenderedFile, Tree};
+        let dir = tempfile::tempdir().unwrap();
+        let tree = |files: &[(&str, &str)]| Tree {
+            files: files.iter().map(|(p, c)| RenderedFile::new(*p, *c)).collect(),
+            dirs: vec!["prometheus/targets/etcd".into()],
+        };
+        let first = write_tree(dir.path(), &tree(&[("a.yml", "1"), ("grafana/dashboards/x.json", "{}")])).unwrap();
+        assert_eq!(first.written.len(), 2);
+        fs::write(dir.path().join("prometheus/targets/etcd/svc.json"), "[]").unwrap();
+        fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        fs::write(dir.path().join("secrets/grafana-admin-password"), "pw").unwrap();
+        let second = write_tree(dir.path(), &tree(&[("a.yml", "1")])).unwrap();
+        assert_eq!(second, WriteReport { written: vec![], removed: vec!["grafana/dashboards/x.json".into()] });
+        assert!(dir.path().join("prometheus/targets/etcd/svc.json").exists(), "agent-owned files are kept");
+        assert!(dir.path().join("secrets/grafana-admin-password").exists(), "secrets are kept");
     }
 }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod dashboards;
 pub mod error;
 pub mod fsutil;
+pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod output;

@@ -1,0 +1,31 @@
+//! `monstack init`: write a commented starter manifest, and the schema editors read.
+
+use anyhow::Context as _;
+
+use crate::cli::Lang;
+use crate::commands::{detect_lang, manifest_dir, starter, Context};
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
+    let file = &ctx.file;
+    if file.exists() && !force {
+        return Err(Error::usage(format!("{} already exists", file.display()), Some("pass --force to overwrite it".into())));
+    }
+    let dir = manifest_dir(file)?;
+    let lang = match lang.or_else(|| detect_lang(&dir)) {
+        Some(lang) => lang,
+        None => {
+            ctx.printer.note("no go.mod or Cargo.toml here: starting with the Go runtime dashboard (use --lang rust for Rust)");
+            Lang::Go
+        }
+    };
+    fsutil::write_atomic(file, starter(lang).as_bytes(), false)?;
+    crate::commands::write_schema(&dir.join(crate::commands::render::OUT_DIR)).context("writing the manifest's JSON Schema")?;
+    ctx.printer.status("Created", &format!("{} ({} services)", file.display(), match lang {
+        Lang::Go => "Go",
+        Lang::Rust => "Rust",
+    }));
+    ctx.printer.note("next: edit the targets, then `monstack validate` and `monstack render`");
+    Ok(())
+}

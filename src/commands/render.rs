@@ -1,0 +1,27 @@
+//! `monstack render`: write the generated tree into `.monstack/` next to the manifest.
+
+use anyhow::Context as _;
+
+use crate::commands::{load, Context};
+use crate::error::Result;
+use crate::fsutil;
+use crate::render;
+
+/// The directory everything generated lives in, next to the manifest.
+pub const OUT_DIR: &str = ".monstack";
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let stack = load(ctx)?;
+    let tree = render::render(&stack).context("rendering the stack's files")?;
+    let out = stack.root.join(OUT_DIR);
+    let report = fsutil::write_tree(&out, &tree)?;
+    crate::commands::write_schema(&out).context("writing the manifest's JSON Schema")?;
+    let shown = out.strip_prefix(std::env::current_dir().unwrap_or_default()).unwrap_or(&out).display().to_string();
+    let mut parts = vec![format!("{} files", tree.files.len())];
+    parts.push(format!("{} changed", report.written.len()));
+    if !report.removed.is_empty() {
+        parts.push(format!("{} stale removed", report.removed.len()));
+    }
+    ctx.printer.status("Rendered", &format!("{shown}/ ({})", parts.join(", ")));
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! `monstack validate`: load, check, and summarise in one line.
+
+use crate::commands::{load, Context};
+use crate::error::Result;
+use crate::model::Stack;
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let stack = load(ctx)?;
+    ctx.printer.result(&summary(&stack), false);
+    Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards`.
+pub fn summary(stack: &Stack) -> String {
+    let services = 2 + [stack.etcd.is_some(), stack.alertmanager.is_some(), stack.pushgateway.is_some()].iter().filter(|on| **on).count();
+    let targets: usize = stack.jobs.iter().map(|j| j.targets.len()).sum();
+    format!(
+        "{}: valid; {}, {} ({}), {}, {}, {}",
+        stack.project,
+        plural(services, "service"),
+        plural(stack.jobs.len(), "job"),
+        plural(targets, "target"),
+        plural(stack.alerts.len(), "alert"),
+        plural(stack.channels.len(), "channel"),
+        plural(stack.dashboards.len(), "dashboard"),
+    )
+}

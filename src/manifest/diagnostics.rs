@@ -1,0 +1,127 @@
+//! Problems found in a manifest, each pointing at `file:line:col` with the offending line, a
+//! caret and a hint. Collected, never thrown one at a time: a user fixes everything in one go.
+
+use std::fmt;
+
+use crate::yaml::Pos;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub pos: Pos,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Every problem of one manifest, with the source text for showing the lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// The manifest path as the user named it (`monstack.yaml`, `-f deploy/m.yaml`).
+    pub file: String,
+    pub source: String,
+    pub items: Vec<Diagnostic>,
+    /// Positions of values whose interpolation failed.
+    pub poisoned: Vec<Pos>,
+}
+
+impl Diagnostics {
+    pub fn new(file: impl Into<String>, source: impl Into<String>) -> Diagnostics {
+        Diagnostics { file: file.into(), source: source.into(), items: Vec::new(), poisoned: Vec::new() }
+    }
+
+    /// Records a problem. A value that already failed interpolation (an unset `${VAR}`) is
+    /// poisoned: follow-on complaints about its content are not shown.
+    pub fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        if self.poisoned.contains(&pos) {
+            return;
+        }
+        self.items.push(Diagnostic { pos, message: message.into(), hint });
+    }
+
+    /// Records a problem with a value and suppresses later complaints about the same value.
+    pub fn poison(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        self.error(pos, message, hint);
+        self.poisoned.push(pos);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Sorted by position, duplicates (same place, same message) removed.
+    pub fn sorted(mut self) -> Diagnostics {
+        self.items.sort_by(|a, b| (a.pos.line, a.pos.col).cmp(&(b.pos.line, b.pos.col)));
+        self.items.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
+        self
+    }
+
+    /// The `file:line:col: message` headlines alone, one per problem.
+    pub fn headlines(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .map(|d| format!("{}:{}:{}: {}", self.file, d.pos.line, d.pos.col, d.message))
+            .collect()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.items.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "{}:{}:{}: {}", self.file, d.pos.line, d.pos.col, d.message)?;
+            if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
+                let number = d.pos.line.to_string();
+                let pad = " ".repeat(number.len());
+                writeln!(f, " {number} | {line}")?;
+                let caret_at: String = line
+                    .chars()
+                    .take(d.pos.col.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                writeln!(f, " {pad} | {caret_at}^")?;
+            }
+            if let Some(hint) = &d.hint {
+                writeln!(f, "  hint: {hint}")?;
+            }
+        }
+        let n = self.items.len();
+        write!(f, "{} problem{} in {}", n, if n == 1 { "" } else { "s" }, self.file)
+    }
+}
+
+/// "did you mean" for a misspelt name: the closest candidate when it is close enough.
+pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let wrong_lower = wrong.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&wrong_lower, &c.to_lowercase()), c))
+        .filter(|(distance, c)| *distance <= (c.len().max(wrong.len()) / 3).max(1) + 1)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_line_caret_and_hint() {
+        let mut d = Diagnostics::new("monstack.yaml", "a: 1\ntargets:\n  - jbo: x\n");
+        d.error(Pos { line: 3, col: 5, offset: 0 }, "unknown field `jbo`", Some("did you mean `job`?".into()));
+        let text = d.to_string();
+        assert_eq!(
+            text,
+            "monstack.yaml:3:5: unknown field `jbo`\n 3 |   - jbo: x\n   |     ^\n  hint: did you mean `job`?\n1 problem in monstack.yaml"
+        );
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        let known = ["job", "targets", "path", "interval", "labels"];
+        assert_eq!(closest("jbo", known), Some("job"));
+        assert_eq!(closest("intervall", known), Some("interval"));
+        assert_eq!(closest("label", known), Some("labels"));
+        assert_eq!(closest("zzzzzz", known), None);
+    }
+}

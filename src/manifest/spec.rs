@@ -1,0 +1,357 @@
+//! The manifest's shape, declared once: which keys each mapping accepts, their types and docs.
+//!
+//! The reader rejects keys not listed here (with a "did you mean"), and `monstack schema`
+//! prints a JSON Schema generated from the same tables, so the two cannot drift apart.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    Str,
+    /// A string from a fixed set.
+    Enum(&'static [&'static str]),
+    Int { min: i64, max: i64 },
+    Bool,
+    /// Prometheus duration such as `15s`, `1h30m`.
+    Duration,
+    StrList,
+    /// A mapping of label names (or other keys) to strings.
+    StrMap,
+    /// Any mapping, passed through (Grafana `jsonData`).
+    AnyMap,
+    Obj(&'static Section),
+    List(&'static Section),
+    /// `- go-runtime` or `- {file: ..., folder: ...}`.
+    DashboardList(&'static Section),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Section {
+    /// Used in messages: "unknown field `x` in a scrape job".
+    pub what: &'static str,
+    pub doc: &'static str,
+    pub fields: &'static [Field],
+}
+
+impl Section {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields.iter().map(|f| f.name)
+    }
+}
+
+const fn opt(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+    Field { name, ty, required: false, doc }
+}
+
+const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+    Field { name, ty, required: true, doc }
+}
+
+const PORT: Ty = Ty::Int { min: 1, max: 65535 };
+
+macro_rules! service_fields {
+    ($image:literal, $port:literal) => {
+        [
+            opt("image", Ty::Str, concat!("Container image. Default: ", $image, ".")),
+            opt("port", PORT, concat!("Host port the service is published on. Default: ", $port, ".")),
+            opt("bind", Ty::Str, "Host address the port is bound to. Default: the top-level `bind` (127.0.0.1)."),
+        ]
+    };
+}
+
+const PROMETHEUS_SERVICE: [Field; 3] = service_fields!("prom/prometheus (pinned)", "9090");
+
+pub static PROMETHEUS: Section = Section {
+    what: "`prometheus`",
+    doc: "Prometheus: always part of the stack.",
+    fields: &[
+        PROMETHEUS_SERVICE[0],
+        PROMETHEUS_SERVICE[1],
+        PROMETHEUS_SERVICE[2],
+        opt("retention", Ty::Duration, "How long samples are kept. Default: 15d."),
+        opt("retention_size", Ty::Str, "Maximum TSDB size (`10GB`, `512MB`), in addition to `retention`."),
+        opt("scrape_interval", Ty::Duration, "Default scrape interval. Default: 15s."),
+        opt("scrape_timeout", Ty::Duration, "Default scrape timeout, at most the interval. Default: 10s (or the interval when shorter)."),
+        opt("evaluation_interval", Ty::Duration, "How often alert rules are evaluated. Default: the scrape interval."),
+        opt("external_labels", Ty::StrMap, "Labels added to every series and alert leaving this Prometheus."),
+    ],
+};
+
+const GRAFANA_SERVICE: [Field; 3] = service_fields!("grafana/grafana (pinned)", "3000");
+
+pub static GRAFANA: Section = Section {
+    what: "`grafana`",
+    doc: "Grafana: always part of the stack. Anonymous access is off.",
+    fields: &[
+        GRAFANA_SERVICE[0],
+        GRAFANA_SERVICE[1],
+        GRAFANA_SERVICE[2],
+        opt("admin_user", Ty::Str, "Administrator login. Default: admin."),
+        opt("admin_password", Ty::Str, "Administrator password. Empty or absent: 24 random characters generated on first `up`, kept in .monstack/secrets/."),
+    ],
+};
+
+const ETCD_SERVICE: [Field; 3] = service_fields!("quay.io/coreos/etcd (pinned)", "2379");
+pub static ETCD: Section = Section {
+    what: "`etcd`",
+    doc: "etcd, where services register for discovery. Present = enabled.",
+    fields: &ETCD_SERVICE,
+};
+
+const ALERTMANAGER_SERVICE: [Field; 3] = service_fields!("prom/alertmanager (pinned)", "9093");
+pub static ALERTMANAGER: Section = Section {
+    what: "`alertmanager`",
+    doc: "Alertmanager, which routes alerts to channels. Present = enabled.",
+    fields: &ALERTMANAGER_SERVICE,
+};
+
+const PUSHGATEWAY_SERVICE: [Field; 3] = service_fields!("prom/pushgateway (pinned)", "9091");
+pub static PUSHGATEWAY: Section = Section {
+    what: "`pushgateway`",
+    doc: "Pushgateway for batch jobs, scraped with honor_labels. Present = enabled.",
+    fields: &PUSHGATEWAY_SERVICE,
+};
+
+pub static JOB: Section = Section {
+    what: "a scrape job",
+    doc: "One Prometheus scrape job; its targets live in a file_sd file, so they change without a reload.",
+    fields: &[
+        req("job", Ty::Str, "Job name (the `job` label). Unique; letters, digits, `_`, `-`, `.`."),
+        opt("targets", Ty::StrList, "`host:port` addresses. From a container, the host is `host.docker.internal`."),
+        opt("path", Ty::Str, "Metrics path. Default: /metrics."),
+        opt("scheme", Ty::Enum(&["http", "https"]), "Default: http."),
+        opt("interval", Ty::Duration, "Scrape interval for this job. Default: prometheus.scrape_interval."),
+        opt("timeout", Ty::Duration, "Scrape timeout for this job, at most its interval."),
+        opt("labels", Ty::StrMap, "Labels attached to every target of the job."),
+        opt("honor_labels", Ty::Bool, "Keep the scraped `job`/`instance` labels on conflict. Default: false."),
+    ],
+};
+
+pub static ETCD_DISCOVERY: Section = Section {
+    what: "`discovery.etcd`",
+    doc: "Scrape every service registered in the stack's etcd under a prefix (`/service/{name}/{id}`, with a lease).",
+    fields: &[opt("prefix", Ty::Str, "Key prefix. Default: /service/.")],
+};
+
+pub static DISCOVERY: Section = Section {
+    what: "`discovery`",
+    doc: "Automatic discovery of scrape targets.",
+    fields: &[opt("etcd", Ty::Obj(&ETCD_DISCOVERY), "etcd service discovery (needs the `etcd` service).")],
+};
+
+pub static EMAIL: Section = Section {
+    what: "an email channel",
+    doc: "Email through the top-level `smtp` server.",
+    fields: &[req("to", Ty::StrList, "Recipient addresses.")],
+};
+
+pub static DINGTALK: Section = Section {
+    what: "a dingtalk channel",
+    doc: "A DingTalk group robot, relayed by the monstack agent (Alertmanager has no DingTalk receiver).",
+    fields: &[
+        req("url", Ty::Str, "The robot's full webhook URL, https://oapi.dingtalk.com/robot/send?access_token=..."),
+        opt("secret", Ty::Str, "Signing secret (SEC...) when the robot uses signed requests."),
+        opt("keyword", Ty::Str, "A keyword the robot requires in every message."),
+        opt("at_mobiles", Ty::StrList, "Mobile numbers to @mention."),
+        opt("at_all", Ty::Bool, "@mention everyone. Default: false."),
+    ],
+};
+
+pub static WEBHOOK: Section = Section {
+    what: "a webhook channel",
+    doc: "Alertmanager's webhook payload POSTed to a URL.",
+    fields: &[
+        req("url", Ty::Str, "The URL to POST to."),
+        opt("max_alerts", Ty::Int { min: 0, max: 100_000 }, "At most this many alerts per message; 0 = all."),
+    ],
+};
+
+pub static SLACK: Section = Section {
+    what: "a slack channel",
+    doc: "A Slack incoming webhook.",
+    fields: &[
+        req("url", Ty::Str, "The incoming webhook URL."),
+        opt("channel", Ty::Str, "Channel override, `#ops`."),
+        opt("username", Ty::Str, "Sender name override."),
+    ],
+};
+
+/// The channel kinds; a channel has exactly one.
+pub const CHANNEL_KINDS: [&str; 4] = ["email", "dingtalk", "webhook", "slack"];
+
+pub static CHANNEL: Section = Section {
+    what: "a channel",
+    doc: "Where alerts go: a name and exactly one of email, dingtalk, webhook, slack.",
+    fields: &[
+        req("name", Ty::Str, "Unique name; alerts refer to it in `notify`."),
+        opt("send_resolved", Ty::Bool, "Also notify when the alert resolves. Default: true."),
+        opt("email", Ty::Obj(&EMAIL), "Send by email."),
+        opt("dingtalk", Ty::Obj(&DINGTALK), "Send to a DingTalk robot."),
+        opt("webhook", Ty::Obj(&WEBHOOK), "POST to a webhook."),
+        opt("slack", Ty::Obj(&SLACK), "Send to Slack."),
+    ],
+};
+
+pub static SMTP: Section = Section {
+    what: "`smtp`",
+    doc: "The mail server email channels use.",
+    fields: &[
+        req("host", Ty::Str, "`host:port` of the SMTP server (465 = implicit TLS, 587 = STARTTLS)."),
+        req("from", Ty::Str, "Sender address."),
+        opt("user", Ty::Str, "Login user."),
+        opt("password", Ty::Str, "Login password; use ${SMTP_PASSWORD} rather than writing it here."),
+        opt("require_tls", Ty::Bool, "Require STARTTLS on non-465 ports. Default: true."),
+    ],
+};
+
+pub static ALERTING: Section = Section {
+    what: "`alerting`",
+    doc: "How alerts are evaluated and routed.",
+    fields: &[
+        opt("engine", Ty::Enum(&["alertmanager", "grafana"]), "alertmanager (Prometheus rules + Alertmanager, default) or grafana (Grafana alert rules and contact points)."),
+        opt("notify", Ty::StrList, "Channels for alerts that name none. Default: every channel."),
+        opt("group_by", Ty::StrList, "Labels that group alerts into one notification. Default: [alertname, job]."),
+        opt("group_wait", Ty::Duration, "Wait before the first notification of a group. Default: 30s."),
+        opt("group_interval", Ty::Duration, "Wait before notifying about new alerts in a group. Default: 5m."),
+        opt("repeat_interval", Ty::Duration, "Re-send a still-firing alert after this long. Default: 4h."),
+    ],
+};
+
+pub static ALERT: Section = Section {
+    what: "an alert",
+    doc: "A Prometheus alerting rule: it fires for every series its expression returns.",
+    fields: &[
+        req("name", Ty::Str, "Alert name (the `alertname` label). Unique; letters, digits and `_`."),
+        req("expr", Ty::Str, "PromQL expression."),
+        opt("for", Ty::Duration, "How long the expression must hold before the alert fires. Default: 0s."),
+        opt("severity", Ty::Str, "The `severity` label. Default: warning."),
+        opt("summary", Ty::Str, "Summary annotation; `{{ $labels.x }}` and `{{ $value }}` are expanded."),
+        opt("description", Ty::Str, "Description annotation."),
+        opt("labels", Ty::StrMap, "Extra labels."),
+        opt("notify", Ty::StrList, "Channel names. Default: alerting.notify (every channel)."),
+    ],
+};
+
+pub static DATASOURCE: Section = Section {
+    what: "a datasource",
+    doc: "An extra Grafana datasource.",
+    fields: &[
+        req("name", Ty::Str, "Display name, unique."),
+        req("type", Ty::Str, "Grafana plugin id: influxdb, loki, jaeger, zipkin, elasticsearch, ..."),
+        req("url", Ty::Str, "URL as Grafana (inside the stack's network) reaches it."),
+        opt("uid", Ty::Str, "Stable uid dashboards refer to. Default: derived from the name."),
+        opt("access", Ty::Enum(&["proxy", "direct"]), "Default: proxy."),
+        opt("database", Ty::Str, "Database name (InfluxDB 1.x, SQL datasources)."),
+        opt("user", Ty::Str, "Login user."),
+        opt("password", Ty::Str, "Login password (stored encrypted by Grafana)."),
+        opt("default", Ty::Bool, "Make this the default datasource instead of Prometheus."),
+        opt("json_data", Ty::AnyMap, "Type-specific settings, passed to Grafana as jsonData."),
+    ],
+};
+
+pub static DASHBOARD: Section = Section {
+    what: "a dashboard",
+    doc: "A bundled dashboard by name (`- go-runtime`), or a mapping.",
+    fields: &[
+        opt("bundled", Ty::Str, "Name of a bundled dashboard."),
+        opt("file", Ty::Str, "Path of a dashboard JSON file, relative to the manifest."),
+        opt("folder", Ty::Str, "Grafana folder. Default: General."),
+    ],
+};
+
+pub static MANIFEST: Section = Section {
+    what: "the manifest",
+    doc: "monstack.yaml: one file describing a whole monitoring stack.",
+    fields: &[
+        opt("version", Ty::Int { min: 1, max: 1 }, "Manifest format version. Default: 1."),
+        opt("project", Ty::Str, "Project name, used in container and network names. Default: the directory's name."),
+        opt("bind", Ty::Str, "Host address every published port is bound to. Default: 127.0.0.1 (this machine only)."),
+        opt("prometheus", Ty::Obj(&PROMETHEUS), "Prometheus settings."),
+        opt("grafana", Ty::Obj(&GRAFANA), "Grafana settings."),
+        opt("etcd", Ty::Obj(&ETCD), "etcd service; present = enabled."),
+        opt("alertmanager", Ty::Obj(&ALERTMANAGER), "Alertmanager service; present = enabled."),
+        opt("pushgateway", Ty::Obj(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
+        opt("targets", Ty::List(&JOB), "Scrape jobs."),
+        opt("discovery", Ty::Obj(&DISCOVERY), "Service discovery."),
+        opt("channels", Ty::List(&CHANNEL), "Where alerts are delivered."),
+        opt("smtp", Ty::Obj(&SMTP), "SMTP server for email channels."),
+        opt("alerting", Ty::Obj(&ALERTING), "Alert evaluation and routing."),
+        opt("alerts", Ty::List(&ALERT), "Alerting rules."),
+        opt("datasources", Ty::List(&DATASOURCE), "Extra Grafana datasources."),
+        opt("dashboards", Ty::DashboardList(&DASHBOARD), "Dashboards provisioned into Grafana."),
+    ],
+};
+
+/// The JSON Schema (draft 2020-12) of the manifest, for editors (`# yaml-language-server: $schema=`).
+pub fn json_schema(bundled_dashboards: &[&str]) -> Value {
+    let mut schema = section_schema(&MANIFEST, bundled_dashboards);
+    let obj = schema.as_object_mut().expect("a section is an object");
+    let mut head = Map::new();
+    head.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+    head.insert("$id".into(), json!("https://monstack.dev/schema/monstack-v1.json"));
+    head.insert("title".into(), json!("monstack.yaml"));
+    head.extend(std::mem::take(obj));
+    Value::Object(head)
+}
+
+fn section_schema(section: &Section, bundled: &[&str]) -> Value {
+    let mut properties = Map::new();
+    for field in section.fields {
+        let mut schema = type_schema(&field.ty, bundled);
+        if let Some(obj) = schema.as_object_mut() {
+            obj.insert("description".into(), json!(field.doc));
+        }
+        properties.insert(field.name.into(), schema);
+    }
+    let required: Vec<&str> = section.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let mut schema = json!({
+        "type": "object",
+        "description": section.doc,
+        "additionalProperties": false,
+        "properties": properties,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// `${VAR}` may stand for any scalar, so every scalar also accepts an interpolation string.
+const INTERPOLATED: &str = r"^.*\$\{[A-Za-z_][A-Za-z0-9_]*.*\}.*$";
+
+fn type_schema(ty: &Ty, bundled: &[&str]) -> Value {
+    match ty {
+        Ty::Str => json!({"type": "string"}),
+        Ty::Enum(values) => json!({"enum": values}),
+        Ty::Int { min, max } => json!({"anyOf": [
+            {"type": "integer", "minimum": min, "maximum": max},
+            {"type": "string", "pattern": INTERPOLATED},
+        ]}),
+        Ty::Bool => json!({"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": INTERPOLATED}]}),
+        Ty::Duration => json!({
+            "type": "string",
+            "pattern": r"^(([0-9]+(y|w|d|h|m|s|ms))+|.*\$\{.*\}.*)$",
+        }),
+        Ty::StrList => json!({"type": "array", "items": {"type": "string"}}),
+        Ty::StrMap => json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}),
+        Ty::AnyMap => json!({"type": "object"}),
+        Ty::Obj(section) => section_schema(section, bundled),
+        Ty::List(section) => json!({"type": "array", "items": section_schema(section, bundled)}),
+        Ty::DashboardList(section) => json!({"type": "array", "items": {"anyOf": [
+            {"enum": bundled, "description": "A bundled dashboard."},
+            section_schema(section, bundled),
+        ]}}),
+    }
+}
