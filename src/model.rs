@@ -305,22 +305,18 @@ impl Duration {
                 .parse()
                 .map_err(|_| format!("`{text}` is too large"))?;
             rest = &rest[digits..];
-            // `ms` must be tried before `m`.
-            let unit = [6, 0, 1, 2, 3, 4, 5]
-                .into_iter()
-                .find(|&i| rest.starts_with(UNITS[i].0))
-                .ok_or_else(|| {
-                    if rest.is_empty() {
-                        format!("`{text}` has no unit")
-                    } else {
-                        format!("`{text}` has an unknown unit")
-                    }
-                })?;
+            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_text = &rest[..unit_len];
+            let unit = match UNITS.iter().position(|(u, _)| *u == unit_text) {
+                Some(unit) => unit,
+                None if unit_text.is_empty() => return Err(format!("`{text}` has no unit")),
+                None => return Err(format!("`{text}` has an unknown unit `{}`", unit_text.trim())),
+            };
             if last_unit != usize::MAX && unit <= last_unit {
                 return Err(format!("`{text}`: units must appear once each, largest first"));
             }
             last_unit = unit;
-            rest = &rest[UNITS[unit].0.len()..];
+            rest = &rest[unit_len..];
             total = number
                 .checked_mul(UNITS[unit].1)
                 .and_then(|ms| total.checked_add(ms))

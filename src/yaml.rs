@@ -202,10 +202,19 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.stack.push(Open::Map(Node { pos, value: Value::Map(Vec::new()) }, anchor, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
+                let (mut node, anchor) = match self.stack.pop() {
                     Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, _)) => (node, anchor),
                     None => return,
                 };
+                // A block mapping's start event is marked at its first `:`; point at its first
+                // key instead, where a reader looks.
+                if let Value::Map(entries) = &node.value {
+                    if let Some((first_key, _)) = entries.first() {
+                        if first_key.pos.offset < node.pos.offset {
+                            node.pos = first_key.pos;
+                        }
+                    }
+                }
                 self.remember(anchor, &node);
                 self.push_value(node);
             }

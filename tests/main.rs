@@ -1,1 +1,6 @@
+//! Integration tests: the `monstack` binary run in temporary project directories.
 
+mod support;
+
+mod cli;
+mod malformed;

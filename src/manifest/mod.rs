@@ -342,6 +342,13 @@ fn read_labels(r: &mut Reader, node: &Node, what: &str) -> BTreeMap<String, Stri
     labels
 }
 
+fn label_key_pos(labels: Option<&Node>, name: &str) -> Option<Pos> {
+    match &labels?.value {
+        Value::Map(entries) => entries.iter().find(|(k, _)| reader::scalar_text(k) == Some(name)).map(|(k, _)| k.pos),
+        _ => None,
+    }
+}
+
 fn valid_job_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
@@ -406,6 +413,11 @@ fn read_jobs(r: &mut Reader, node: &Node, prometheus: &Option<Prometheus>) -> Ve
             }
         }
         let labels = obj.get("labels").map(|n| read_labels(r, n, "labels")).unwrap_or_default();
+        if labels.contains_key("instance") && targets.len() > 1 {
+            // Identical label sets make Prometheus keep only one of the targets.
+            let pos = label_key_pos(obj.get("labels"), "instance").unwrap_or(obj.pos());
+            r.error(pos, format!("label `instance` on a job with {} targets makes them one target", targets.len()), Some("Prometheus sets `instance` to each target's address; drop the label, or give each target its own job".into()));
+        }
         let honor_labels = r.opt_bool(&obj, "honor_labels", false);
         jobs.push(ScrapeJob { name, targets, metrics_path, scheme, interval, timeout, labels, honor_labels });
     }

@@ -1,0 +1,1 @@
+//! CLI behaviour: exit codes, files written, messages.

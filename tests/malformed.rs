@@ -1,0 +1,253 @@
+//! Malformed manifests: each must fail with exit code 2, point at the exact line and column with
+//! the exact message, and write nothing.
+
+use crate::support::Project;
+
+struct Case {
+    name: &'static str,
+    manifest: &'static str,
+    /// Every `file:line:col: message` headline expected, in order.
+    expected: &'static [&'static str],
+    /// A hint that must appear somewhere in the output.
+    hint: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unknown top-level key",
+        manifest: "targts: []\n",
+        expected: &["monstack.yaml:1:1: unknown field `targts` in the manifest"],
+        hint: Some("did you mean `targets`?"),
+    },
+    Case {
+        name: "unknown key in a job",
+        manifest: "targets:\n  - job: api\n    tragets: [\"a:1\"]\n",
+        expected: &["monstack.yaml:3:5: unknown field `tragets` in a scrape job"],
+        hint: Some("did you mean `targets`?"),
+    },
+    Case {
+        name: "duplicate job names",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n  - job: api\n    targets: [\"b:1\"]\n",
+        expected: &["monstack.yaml:4:10: duplicate job name `api`"],
+        hint: Some("job `api` is already defined at line 2"),
+    },
+    Case {
+        name: "alert notifies an undefined channel",
+        manifest: "alertmanager: {}\nchannels:\n  - name: ops\n    webhook: {url: \"http://sink:1/x\"}\nalerts:\n  - name: Down\n    expr: up == 0\n    notify: [opz]\n",
+        expected: &["monstack.yaml:8:14: undefined channel `opz`"],
+        hint: Some("did you mean `ops`?"),
+    },
+    Case {
+        name: "bad duration",
+        manifest: "prometheus:\n  scrape_interval: 15 seconds\n",
+        expected: &["monstack.yaml:2:20: `scrape_interval` is not a valid duration: `15 seconds` has an unknown unit `seconds`"],
+        hint: Some("durations look like `15s`"),
+    },
+    Case {
+        name: "bad alert for",
+        manifest: "alerts:\n  - name: Down\n    expr: up == 0\n    for: 5min\n",
+        expected: &["monstack.yaml:4:10: `for` is not a valid duration: `5min` has an unknown unit `min`"],
+        hint: None,
+    },
+    Case {
+        name: "target with a scheme",
+        manifest: "targets:\n  - job: api\n    targets: [\"https://api.local:8443/metrics\"]\n",
+        expected: &["monstack.yaml:3:15: invalid target `https://api.local:8443/metrics`: targets are `host:port`, without a scheme"],
+        hint: Some("write `api.local:8443` and set `scheme: https`"),
+    },
+    Case {
+        name: "target without a port",
+        manifest: "targets:\n  - job: api\n    targets: [api.local]\n",
+        expected: &["monstack.yaml:3:15: invalid target `api.local`: the port is missing"],
+        hint: Some("e.g. `api.local:9100`"),
+    },
+    Case {
+        name: "port out of range",
+        manifest: "prometheus:\n  port: 70000\n",
+        expected: &["monstack.yaml:2:9: port 70000 is out of range"],
+        hint: Some("ports are 1 to 65535"),
+    },
+    Case {
+        name: "duplicate host ports",
+        manifest: "grafana:\n  port: 9090\n",
+        expected: &["monstack.yaml:2:9: port 9090 is used by both `grafana` and `prometheus`"],
+        hint: Some("`prometheus` (its default) already has 9090"),
+    },
+    Case {
+        name: "unknown bundled dashboard",
+        manifest: "dashboards:\n  - go-runtim\n",
+        expected: &["monstack.yaml:2:5: unknown bundled dashboard `go-runtim`"],
+        hint: Some("did you mean `go-runtime`?"),
+    },
+    Case {
+        name: "channel of no kind",
+        manifest: "alertmanager: {}\nchannels:\n  - name: ops\n",
+        expected: &["monstack.yaml:3:5: channel `ops` has no kind"],
+        hint: Some("add one of: email, dingtalk, webhook, slack"),
+    },
+    Case {
+        name: "channel of two kinds",
+        manifest: "alertmanager: {}\nchannels:\n  - name: ops\n    webhook: {url: \"http://a:1/\"}\n    slack: {url: \"https://hooks.slack.com/x\"}\n",
+        expected: &["monstack.yaml:5:5: channel `ops` has 2 kinds (webhook, slack); a channel has exactly one"],
+        hint: None,
+    },
+    Case {
+        name: "email channel without smtp",
+        manifest: "alertmanager: {}\nchannels:\n  - name: mail\n    email: {to: [ops@example.com]}\n",
+        expected: &["monstack.yaml:4:5: email channel `mail` needs an SMTP server, and there is no `smtp` section"],
+        hint: Some("add `smtp:"),
+    },
+    Case {
+        name: "unset environment variable",
+        manifest: "alertmanager: {}\nchannels:\n  - name: ding\n    dingtalk: {url: \"${MONSTACK_TEST_UNSET_WEBHOOK}\"}\n",
+        expected: &["monstack.yaml:4:21: environment variable MONSTACK_TEST_UNSET_WEBHOOK is not set"],
+        hint: Some("${MONSTACK_TEST_UNSET_WEBHOOK:-default}"),
+    },
+    Case {
+        name: "yaml syntax error",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"\n",
+        expected: &["monstack.yaml:4:1: invalid YAML: while parsing a flow sequence, expected ',' or ']'"],
+        hint: Some("indentation"),
+    },
+    Case {
+        name: "duplicate yaml key",
+        manifest: "prometheus: {}\ngrafana: {}\nprometheus: {}\n",
+        expected: &["monstack.yaml:3:1: invalid YAML: duplicate key `prometheus`"],
+        hint: None,
+    },
+    Case {
+        name: "invalid label name",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n    labels: {1zone: eu}\n",
+        expected: &["monstack.yaml:4:14: invalid label name `1zone`"],
+        hint: Some("label names are letters, digits and `_`"),
+    },
+    Case {
+        name: "scrape timeout longer than interval",
+        manifest: "prometheus:\n  scrape_interval: 5s\n  scrape_timeout: 10s\n",
+        expected: &["monstack.yaml:3:19: `scrape_timeout` (10s) is longer than `scrape_interval` (5s)"],
+        hint: None,
+    },
+    Case {
+        name: "etcd discovery without etcd",
+        manifest: "discovery:\n  etcd: {prefix: /service/}\n",
+        expected: &["monstack.yaml:2:3: etcd discovery needs the `etcd` service, which is not enabled"],
+        hint: Some("add `etcd: {}`"),
+    },
+    Case {
+        name: "duplicate channel names",
+        manifest: "alertmanager: {}\nchannels:\n  - name: ops\n    webhook: {url: \"http://a:1/\"}\n  - name: ops\n    webhook: {url: \"http://b:1/\"}\n",
+        expected: &["monstack.yaml:5:11: duplicate channel name `ops`"],
+        hint: Some("already defined at line 3"),
+    },
+    Case {
+        name: "invalid alert name",
+        manifest: "alerts:\n  - name: Too Many\n    expr: up == 0\n",
+        expected: &["monstack.yaml:2:11: invalid alert name `Too Many`"],
+        hint: None,
+    },
+    Case {
+        name: "unbalanced expression",
+        manifest: "alerts:\n  - name: Busy\n    expr: rate(x[5m] > 1\n",
+        expected: &["monstack.yaml:3:11: `expr` is not valid PromQL: unclosed `(`"],
+        hint: None,
+    },
+    Case {
+        name: "bind is not an address",
+        manifest: "bind: localhost\n",
+        expected: &["monstack.yaml:1:7: `bind` must be an IP address, found `localhost`"],
+        hint: Some("write 127.0.0.1"),
+    },
+    Case {
+        name: "missing dashboard file",
+        manifest: "dashboards:\n  - file: dashboards/nope.json\n",
+        expected: &["monstack.yaml:2:11: cannot read dashboard `dashboards/nope.json`: no such file"],
+        hint: Some("relative to the manifest's directory"),
+    },
+    Case {
+        name: "weak grafana password",
+        manifest: "grafana:\n  admin_password: admin\n",
+        expected: &["monstack.yaml:2:19: `admin_password` is too weak"],
+        hint: Some("leave it empty"),
+    },
+    Case {
+        name: "channels without alertmanager",
+        manifest: "channels:\n  - name: ops\n    webhook: {url: \"http://a:1/\"}\n",
+        expected: &["monstack.yaml:1:1: channels need Alertmanager to deliver alerts, and the `alertmanager` service is not enabled"],
+        hint: Some("add `alertmanager: {}`"),
+    },
+    Case {
+        name: "list expected",
+        manifest: "targets:\n  job: api\n",
+        expected: &["monstack.yaml:2:3: `targets` must be a list, found a mapping"],
+        hint: None,
+    },
+    Case {
+        name: "reserved job name",
+        manifest: "targets:\n  - job: prometheus\n    targets: [\"a:1\"]\n",
+        expected: &["monstack.yaml:2:10: job name `prometheus` is reserved for the stack's own scrape job"],
+        hint: Some("my-prometheus"),
+    },
+    Case {
+        name: "yaml 1.1 boolean",
+        manifest: "targets:\n  - job: api\n    honor_labels: yes\n",
+        expected: &["monstack.yaml:3:19: `honor_labels` must be true or false, found `yes`"],
+        hint: Some("YAML 1.2 booleans"),
+    },
+    Case {
+        name: "misspelt engine",
+        manifest: "alerting: {engine: alertmanger}\n",
+        expected: &["monstack.yaml:1:20: `engine` cannot be `alertmanger`"],
+        hint: Some("did you mean `alertmanager`?"),
+    },
+    Case {
+        name: "unsupported version",
+        manifest: "version: 2\n",
+        expected: &["monstack.yaml:1:10: `version` is 2, outside 1..=1"],
+        hint: None,
+    },
+    Case {
+        name: "one instance label on several targets",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\", \"b:1\"]\n    labels: {instance: api}\n",
+        expected: &["monstack.yaml:4:14: label `instance` on a job with 2 targets makes them one target"],
+        hint: Some("Prometheus sets `instance` to each target's address"),
+    },
+    Case {
+        name: "every problem at once",
+        manifest: "project: Shop!\ntargets:\n  - job: api\n    targets: [\"a\"]\n    interval: 1x\nalerts:\n  - expr: up == 0\n",
+        expected: &[
+            "monstack.yaml:1:10: invalid project name `Shop!`",
+            "monstack.yaml:4:15: invalid target `a`: the port is missing",
+            "monstack.yaml:5:15: `interval` is not a valid duration: `1x` has an unknown unit `x`",
+            "monstack.yaml:7:5: An alert is missing the required field `name`",
+        ],
+        hint: None,
+    },
+];
+
+#[test]
+fn every_malformed_manifest_is_rejected_precisely_and_writes_nothing() {
+    assert!(CASES.len() >= 25);
+    let mut failures = Vec::new();
+    for case in CASES {
+        let project = Project::new().manifest(case.manifest);
+        for command in ["validate", "render"] {
+            let run = project.run(&[command]);
+            let headlines = run.headlines();
+            if run.code != 2 || headlines != case.expected {
+                failures.push(format!(
+                    "{} ({command}): exit {}\n  expected: {:?}\n  got:      {:?}\n{}",
+                    case.name, run.code, case.expected, headlines, run.stderr
+                ));
+            }
+            if let Some(hint) = case.hint {
+                if !run.stderr.contains(hint) {
+                    failures.push(format!("{} ({command}): hint `{hint}` missing from:\n{}", case.name, run.stderr));
+                }
+            }
+            if project.exists(".monstack") {
+                failures.push(format!("{} ({command}): .monstack was created", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n\n{}", failures.len(), failures.join("\n\n"));
+}
