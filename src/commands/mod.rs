@@ -81,11 +81,11 @@ fn manifest_dir(file: &Path) -> Result<PathBuf> {
 /// Reads and validates the manifest. Without one (and without `-f`), the built-in starter is
 /// used, and the user is told so.
 pub fn load(ctx: &Context) -> Result<Stack> {
-    let root = manifest_dir(&ctx.file)?;
     let display = ctx.file.display().to_string();
     let text = match std::fs::read_to_string(&ctx.file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ctx.file_explicit => {
+            let root = manifest_dir(&ctx.file)?;
             let lang = detect_lang(&root).unwrap_or(Lang::Go);
             ctx.printer.note(&format!(
                 "no {display} here: using the built-in starter manifest (run `monstack init` to get an editable copy)"
@@ -100,6 +100,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         }
         Err(e) => return Err(Error::usage(format!("cannot read {display}: {e}"), None)),
     };
+    let root = manifest_dir(&ctx.file)?;
     let env = |name: &str| std::env::var(name).ok();
     let source = Source { text: &text, display_name: &display, root: &root };
     manifest::load(&source, &env).map_err(Error::Manifest)
