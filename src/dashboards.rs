@@ -1,1 +1,613 @@
-//! TODO(helper): bundled dashboards and preparation for provisioning.
+//! Grafana dashboards: the ones bundled with monstack, and preparing any dashboard for file
+//! provisioning.
+//!
+//! Grafana's file provisioning loads dashboard JSON as it is: unlike the import API it does not
+//! substitute `__inputs` placeholders such as `${DS_PROMETHEUS}`, so an exported dashboard shows
+//! "Datasource ${DS_PROMETHEUS} was not found" on every panel. [`prepare`] does that substitution
+//! ahead of time, against the datasources monstack provisions.
+
+use std::fmt;
+
+use include_dir::{include_dir, Dir};
+use serde_json::Value;
+
+use crate::model::PROMETHEUS_DATASOURCE_UID;
+
+static BUNDLED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/dashboards");
+
+/// Longest uid Grafana accepts (dashboards, alert rules, contact point receivers).
+pub const MAX_UID_LEN: usize = 40;
+
+/// Names of the bundled dashboards (`dashboards/*.json` file stems), sorted.
+pub fn bundled_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = BUNDLED
+        .files()
+        .filter(|file| file.path().extension().is_some_and(|ext| ext == "json"))
+        .filter_map(|file| file.path().file_stem()?.to_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The bundled dashboard called `name` (a file stem such as `go-runtime`), parsed.
+pub fn bundled(name: &str) -> Option<Value> {
+    let file = BUNDLED.get_file(format!("{name}.json"))?;
+    // Every bundled file is parsed by the unit tests, so this cannot fail in a release.
+    let json = serde_json::from_slice(file.contents())
+        .unwrap_or_else(|err| panic!("bundled dashboard {name}.json is not valid JSON: {err}"));
+    Some(json)
+}
+
+/// Why a dashboard cannot be provisioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The dashboard JSON is not an object.
+    NotAnObject,
+    /// `title` is missing or empty: Grafana rejects such a dashboard.
+    MissingTitle,
+    /// `uid` is not 1-40 characters of `[a-zA-Z0-9_-]`.
+    InvalidUid { uid: String },
+    /// An `__inputs` datasource whose plugin type no provisioned datasource has.
+    MissingDatasource { input: String, plugin_id: String },
+}
+
+impl PrepareError {
+    /// What the user can do about it, for printing under the message.
+    pub fn hint(&self) -> String {
+        match self {
+            PrepareError::NotAnObject => {
+                "a dashboard file holds one JSON object, as exported by Grafana (Share > Export)".into()
+            }
+            PrepareError::MissingTitle => "set a non-empty \"title\" in the dashboard JSON".into(),
+            PrepareError::InvalidUid { .. } => format!(
+                "use at most {MAX_UID_LEN} letters, digits, `-` or `_`, or remove \"uid\" and monstack derives one from the title"
+            ),
+            PrepareError::MissingDatasource { plugin_id, .. } => format!(
+                "add a datasource of type `{plugin_id}` under `datasources:` in monstack.yaml"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrepareError::NotAnObject => f.write_str("the dashboard is not a JSON object"),
+            PrepareError::MissingTitle => f.write_str("the dashboard has no title"),
+            PrepareError::InvalidUid { uid } => write!(
+                f,
+                "the dashboard uid `{uid}` is not valid: Grafana accepts at most {MAX_UID_LEN} characters of [a-zA-Z0-9_-]"
+            ),
+            PrepareError::MissingDatasource { input, plugin_id } => write!(
+                f,
+                "the dashboard input `{input}` needs a `{plugin_id}` datasource, and the stack has none"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+/// Makes a dashboard ready for file provisioning, which does no substitution of its own.
+///
+/// `datasources` are the stack's provisioned datasources as `(uid, plugin type)`, in order.
+///
+/// - `__inputs`: a datasource input becomes the uid of the first datasource of the same plugin
+///   type (the provisioned Prometheus when the type is `prometheus` and the list has none); a
+///   constant input becomes its `value`. Every `${NAME}` of an input is replaced in every string.
+/// - `${DS_*}` references with no matching input (dashboards exported without `__inputs`) become
+///   the Prometheus datasource uid.
+/// - `__inputs` and `__requires` are removed, `id` is set to null.
+/// - `title` must be non-empty; a missing uid is derived from the title, an existing one checked.
+///
+/// Template-variable references such as `${datasource}` are left alone: Grafana resolves them
+/// when the dashboard is viewed.
+pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, PrepareError> {
+    let Value::Object(mut dashboard) = json else {
+        return Err(PrepareError::NotAnObject);
+    };
+
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Array(list)) = dashboard.get("__inputs") {
+        for input in list {
+            let name = input
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if name.is_empty() {
+                continue;
+            }
+            match input.get("type").and_then(Value::as_str) {
+                Some("datasource") => {
+                    let plugin_id = input
+                        .get("pluginId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let uid = datasources
+                        .iter()
+                        .find(|(_, kind)| kind == plugin_id)
+                        .map(|(uid, _)| uid.clone())
+                        // Prometheus is always provisioned, whether or not the caller listed it.
+                        .or_else(|| {
+                            (plugin_id == "prometheus")
+                                .then(|| PROMETHEUS_DATASOURCE_UID.to_string())
+                        })
+                        .ok_or_else(|| PrepareError::MissingDatasource {
+                            input: name.to_string(),
+                            plugin_id: plugin_id.to_string(),
+                        })?;
+                    inputs.push((name.to_string(), uid));
+                }
+                Some("constant") => {
+                    let value = match input.get("value") {
+                        Some(Value::String(text)) => text.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    inputs.push((name.to_string(), value));
+                }
+                // Grafana's import knows only these two kinds; anything else stays literal.
+                _ => {}
+            }
+        }
+    }
+    dashboard.remove("__inputs");
+    dashboard.remove("__requires");
+
+    for value in dashboard.values_mut() {
+        substitute(value, &inputs);
+    }
+
+    dashboard.insert("id".into(), Value::Null);
+
+    let title = dashboard
+        .get("title")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    if title.is_empty() {
+        return Err(PrepareError::MissingTitle);
+    }
+    match dashboard.get("uid") {
+        None | Some(Value::Null) => {
+            let uid = uid_from_title(title);
+            dashboard.insert("uid".into(), Value::String(uid));
+        }
+        Some(Value::String(uid)) if uid.is_empty() => {
+            let uid = uid_from_title(title);
+            dashboard.insert("uid".into(), Value::String(uid));
+        }
+        Some(Value::String(uid)) if is_valid_uid(uid) => {}
+        Some(Value::String(uid)) => return Err(PrepareError::InvalidUid { uid: uid.clone() }),
+        Some(other) => {
+            return Err(PrepareError::InvalidUid {
+                uid: other.to_string(),
+            })
+        }
+    }
+    Ok(Value::Object(dashboard))
+}
+
+/// Whether Grafana accepts `uid`: 1-40 characters of `[a-zA-Z0-9_-]`.
+pub fn is_valid_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= MAX_UID_LEN
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A lowercase slug of `text` made of `[a-z0-9_-]`, at most `max_len` characters, with runs of
+/// other characters turned into one `-`. Empty when `text` has no ASCII letter or digit.
+pub(crate) fn slug(text: &str, max_len: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(max_len);
+    out.trim_end_matches('-').to_string()
+}
+
+/// A stable 64-bit FNV-1a hash, for names that must be deterministic across builds.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The uid given to a dashboard that has none: a slug of the title, or (for a title with no
+/// ASCII letters, such as one in Chinese) `dashboard-` and a hash of it.
+fn uid_from_title(title: &str) -> String {
+    let uid = slug(title, MAX_UID_LEN);
+    if uid.is_empty() {
+        format!("dashboard-{:016x}", stable_hash(title))
+    } else {
+        uid
+    }
+}
+
+/// Replaces placeholders in every string value (object keys are left alone, as Grafana's
+/// import does).
+fn substitute(value: &mut Value, inputs: &[(String, String)]) {
+    match value {
+        Value::String(text) if text.contains("${") => *text = substitute_str(text, inputs),
+        Value::Array(items) => items.iter_mut().for_each(|item| substitute(item, inputs)),
+        Value::Object(map) => map.values_mut().for_each(|item| substitute(item, inputs)),
+        _ => {}
+    }
+}
+
+/// `${NAME}` -> the input's value when NAME is an input, the Prometheus uid when NAME starts with
+/// `DS_`; anything else (template variables, `${__rate_interval}`, `${var:csv}`) stays.
+fn substitute_str(text: &str, inputs: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = &after[..end];
+        let replacement = inputs
+            .iter()
+            .find(|(input, _)| input == name)
+            .map(|(_, value)| value.as_str())
+            .or_else(|| (is_ds_placeholder(name)).then_some(PROMETHEUS_DATASOURCE_UID));
+        match replacement {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 2 + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `DS_PROMETHEUS`, `DS_LOCALHOST`: the names Grafana's export gives datasource inputs.
+fn is_ds_placeholder(name: &str) -> bool {
+    name.strip_prefix("DS_").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stack_datasources() -> Vec<(String, String)> {
+        vec![
+            ("prometheus".to_string(), "prometheus".to_string()),
+            ("alertmanager".to_string(), "alertmanager".to_string()),
+            ("influx".to_string(), "influxdb".to_string()),
+        ]
+    }
+
+    #[test]
+    fn bundled_names_are_sorted_file_stems() {
+        let names = bundled_names();
+        assert!(names.contains(&"go-runtime"), "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert!(bundled("no-such-dashboard").is_none());
+    }
+
+    #[test]
+    fn every_bundled_dashboard_is_ready_for_provisioning() {
+        for name in bundled_names() {
+            let json = bundled(name).unwrap();
+            let prepared = prepare(json.clone(), &stack_datasources()).unwrap();
+            // Bundled dashboards are written ready to provision: prepare changes nothing.
+            assert_eq!(prepared, json, "{name}");
+            assert_eq!(json["id"], Value::Null, "{name}");
+            assert!(is_valid_uid(json["uid"].as_str().unwrap()), "{name}");
+        }
+    }
+
+    #[test]
+    fn go_runtime_dashboard_is_complete() {
+        let json = bundled("go-runtime").unwrap();
+        assert_eq!(json["uid"], "monstack-go-runtime");
+        assert_eq!(json["title"], "Go runtime");
+        assert_eq!(json["schemaVersion"], 39);
+        let vars: Vec<&str> = json["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(vars, ["datasource", "job", "instance"]);
+        let instance = &json["templating"]["list"][2];
+        assert_eq!(instance["multi"], true);
+        assert_eq!(instance["includeAll"], true);
+
+        let panels = json["panels"].as_array().unwrap();
+        let ds = json!({"type": "prometheus", "uid": "${datasource}"});
+        let mut ids = Vec::new();
+        let mut exprs = String::new();
+        for panel in panels {
+            let title = panel["title"].as_str().unwrap();
+            ids.push(panel["id"].as_u64().unwrap());
+            assert_eq!(panel["datasource"], ds, "{title}");
+            assert!(
+                !panel["description"].as_str().unwrap().is_empty(),
+                "{title}"
+            );
+            assert!(
+                panel["fieldConfig"]["defaults"]["unit"].is_string(),
+                "{title}"
+            );
+            let grid = &panel["gridPos"];
+            let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
+            assert!(x + w <= 24, "{title} leaves the 24-column grid");
+            for target in panel["targets"].as_array().unwrap() {
+                assert_eq!(target["datasource"], ds, "{title}");
+                exprs.push_str(target["expr"].as_str().unwrap());
+                exprs.push('\n');
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), panels.len(), "panel ids must be unique");
+        for metric in [
+            "go_goroutines",
+            "go_threads",
+            "go_gc_duration_seconds{",
+            "rate(go_gc_duration_seconds_count",
+            "go_memstats_heap_inuse_bytes",
+            "go_memstats_heap_alloc_bytes",
+            "go_memstats_heap_objects",
+            "rate(go_memstats_alloc_bytes_total",
+            "rate(process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "time() - process_start_time_seconds",
+        ] {
+            assert!(exprs.contains(metric), "no panel shows {metric}");
+        }
+        assert!(!rects_overlap(panels), "panels overlap");
+    }
+
+    fn rects_overlap(panels: &[Value]) -> bool {
+        let rect = |p: &Value| {
+            let g = &p["gridPos"];
+            (
+                g["x"].as_u64().unwrap(),
+                g["y"].as_u64().unwrap(),
+                g["w"].as_u64().unwrap(),
+                g["h"].as_u64().unwrap(),
+            )
+        };
+        panels.iter().enumerate().any(|(i, a)| {
+            panels[i + 1..].iter().any(|b| {
+                let (ax, ay, aw, ah) = rect(a);
+                let (bx, by, bw, bh) = rect(b);
+                ax < bx + bw && bx < ax + aw && ay < by + bh && by < ay + ah
+            })
+        })
+    }
+
+    #[test]
+    fn datasource_inputs_become_provisioned_uids() {
+        let json = json!({
+            "__inputs": [
+                {"name": "DS_PROM", "type": "datasource", "pluginId": "prometheus"},
+                {"name": "DS_INFLUX", "type": "datasource", "pluginId": "influxdb"},
+            ],
+            "__requires": [{"type": "datasource", "id": "prometheus"}],
+            "id": 42,
+            "title": "Orders",
+            "uid": "orders",
+            "panels": [
+                {"datasource": "${DS_PROM}", "targets": [{"expr": "up", "datasource": {"type": "prometheus", "uid": "${DS_PROM}"}}]},
+                {"datasource": {"type": "influxdb", "uid": "${DS_INFLUX}"}, "title": "from ${DS_INFLUX} and ${datasource}"},
+            ],
+        });
+        let prepared = prepare(json, &stack_datasources()).unwrap();
+        assert_eq!(
+            prepared,
+            json!({
+                "id": null,
+                "title": "Orders",
+                "uid": "orders",
+                "panels": [
+                    {"datasource": "prometheus", "targets": [{"expr": "up", "datasource": {"type": "prometheus", "uid": "prometheus"}}]},
+                    {"datasource": {"type": "influxdb", "uid": "influx"}, "title": "from influx and ${datasource}"},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn missing_datasource_type_names_the_input() {
+        let json = json!({
+            "__inputs": [{"name": "DS_LOGS", "type": "datasource", "pluginId": "loki"}],
+            "title": "Logs",
+            "panels": [{"datasource": {"type": "loki", "uid": "${DS_LOGS}"}}],
+        });
+        let err = prepare(json, &stack_datasources()).unwrap_err();
+        assert_eq!(
+            err,
+            PrepareError::MissingDatasource {
+                input: "DS_LOGS".into(),
+                plugin_id: "loki".into()
+            }
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("DS_LOGS") && message.contains("loki"),
+            "{message}"
+        );
+        assert!(err.hint().contains("loki"));
+    }
+
+    #[test]
+    fn prometheus_inputs_resolve_even_without_a_listed_datasource() {
+        let json = json!({
+            "__inputs": [{"name": "DS_P", "type": "datasource", "pluginId": "prometheus"}],
+            "title": "P",
+            "panels": [{"datasource": "${DS_P}"}],
+        });
+        let prepared = prepare(json, &[]).unwrap();
+        assert_eq!(
+            prepared["panels"][0]["datasource"],
+            PROMETHEUS_DATASOURCE_UID
+        );
+    }
+
+    #[test]
+    fn constant_inputs_are_substituted() {
+        let json = json!({
+            "__inputs": [
+                {"name": "VAR_ENV", "type": "constant", "value": "prod"},
+                {"name": "VAR_SHARDS", "type": "constant", "value": 3},
+            ],
+            "title": "Shards in ${VAR_ENV}",
+            "panels": [{"targets": [{"expr": "up{env=\"${VAR_ENV}\"} * ${VAR_SHARDS}"}]}],
+            "templating": {"list": [{"name": "env", "type": "constant", "query": "${VAR_ENV}"}]},
+        });
+        let prepared = prepare(json, &stack_datasources()).unwrap();
+        assert_eq!(prepared["title"], "Shards in prod");
+        assert_eq!(
+            prepared["panels"][0]["targets"][0]["expr"],
+            "up{env=\"prod\"} * 3"
+        );
+        assert_eq!(prepared["templating"]["list"][0]["query"], "prod");
+        assert_eq!(prepared["uid"], "shards-in-prod");
+    }
+
+    #[test]
+    fn ds_references_without_inputs_go_to_prometheus() {
+        let json = json!({
+            "title": "Apache",
+            "panels": [{"datasource": {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}, "title": "${ds_lower} ${DS_} $DS_X ${DS_UNCLOSED"}],
+        });
+        let prepared = prepare(json, &[]).unwrap();
+        assert_eq!(prepared["panels"][0]["datasource"]["uid"], "prometheus");
+        // Lower-case names are template variables; `${DS_}`, `$DS_X` and unclosed braces are not
+        // export placeholders.
+        assert_eq!(
+            prepared["panels"][0]["title"],
+            "${ds_lower} ${DS_} $DS_X ${DS_UNCLOSED"
+        );
+    }
+
+    #[test]
+    fn template_variables_are_left_for_grafana() {
+        let json = json!({
+            "title": "T",
+            "uid": "t",
+            "panels": [{"datasource": {"type": "prometheus", "uid": "${datasource}"},
+                        "targets": [{"expr": "rate(x[$__rate_interval]) ${__interval} ${job:regex}"}]}],
+        });
+        let prepared = prepare(json.clone(), &[]).unwrap();
+        let mut expected = json;
+        expected["id"] = Value::Null;
+        assert_eq!(prepared, expected);
+    }
+
+    #[test]
+    fn uid_and_title_rules() {
+        assert_eq!(
+            prepare(json!([]), &[]).unwrap_err(),
+            PrepareError::NotAnObject
+        );
+        assert_eq!(
+            prepare(json!({"uid": "x"}), &[]).unwrap_err(),
+            PrepareError::MissingTitle
+        );
+        assert_eq!(
+            prepare(json!({"title": "  "}), &[]).unwrap_err(),
+            PrepareError::MissingTitle
+        );
+        let long = "x".repeat(41);
+        assert_eq!(
+            prepare(json!({"title": "T", "uid": long}), &[]).unwrap_err(),
+            PrepareError::InvalidUid { uid: long.clone() }
+        );
+        assert!(matches!(
+            prepare(json!({"title": "T", "uid": "a b"}), &[]),
+            Err(PrepareError::InvalidUid { .. })
+        ));
+        assert!(matches!(
+            prepare(json!({"title": "T", "uid": 7}), &[]),
+            Err(PrepareError::InvalidUid { .. })
+        ));
+        assert_eq!(
+            prepare(json!({"title": "T", "uid": "A_b-9"}), &[]).unwrap()["uid"],
+            "A_b-9"
+        );
+
+        let uid = |title: &str| {
+            prepare(json!({"title": title}), &[]).unwrap()["uid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(uid("Node Exporter Full (old)"), "node-exporter-full-old");
+        assert_eq!(uid("  Orders / Payments  "), "orders-payments");
+        let long_title = uid(&"Very long dashboard title ".repeat(4));
+        assert!(
+            long_title.len() <= MAX_UID_LEN && !long_title.ends_with('-'),
+            "{long_title}"
+        );
+        let chinese = uid("订单监控");
+        assert!(is_valid_uid(&chinese), "{chinese}");
+        assert_eq!(chinese, uid("订单监控"), "derived uids are deterministic");
+        assert_ne!(chinese, uid("支付监控"));
+    }
+
+    /// Real dashboards exported from Grafana and published on grafana.com.
+    #[test]
+    fn real_world_fixtures_prepare_cleanly() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            println!("skipping: fixture directory {} is missing", dir.display());
+            return;
+        };
+        let mut paths: Vec<_> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let json: Value = serde_json::from_str(&text).unwrap();
+            let had_inputs = json.get("__inputs").is_some();
+            let prepared = prepare(json, &stack_datasources())
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            let out = serde_json::to_string(&prepared).unwrap();
+            assert!(!out.contains("${DS_"), "{}: ${{DS_ left", path.display());
+            assert!(
+                !out.contains("__inputs") && !out.contains("__requires"),
+                "{}",
+                path.display()
+            );
+            assert_eq!(prepared["id"], Value::Null);
+            assert!(
+                is_valid_uid(prepared["uid"].as_str().unwrap()),
+                "{}",
+                path.display()
+            );
+            println!("{}: ok (had __inputs: {had_inputs})", path.display());
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Ops & Infra", 40), "ops-infra");
+        assert_eq!(slug("--a__b--", 40), "a__b");
+        assert_eq!(slug("abc def", 4), "abc");
+        assert_eq!(slug("监控", 40), "");
+    }
+}
