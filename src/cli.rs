@@ -10,11 +10,24 @@ use crate::output::ColorChoice;
 /// A complete monitoring stack (Prometheus, Grafana, etcd, Alertmanager, Pushgateway) for any
 /// project, from one file: monstack.yaml.
 #[derive(Debug, Parser)]
-#[command(name = "monstack", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`.")]
+#[command(
+    name = "monstack",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`."
+)]
 pub struct Cli {
     /// The manifest to read.
-    #[arg(short = 'f', long = "file", global = true, value_name = "PATH", env = "MONSTACK_FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        value_name = "PATH",
+        env = "MONSTACK_FILE"
+    )]
     pub file: Option<PathBuf>,
 
     /// Print only errors, warnings and requested output.

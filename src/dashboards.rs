@@ -156,6 +156,7 @@ pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, P
 
     for value in dashboard.values_mut() {
         substitute(value, &inputs);
+        retarget_unknown_uids(value, datasources);
     }
 
     dashboard.insert("id".into(), Value::Null);
@@ -186,6 +187,60 @@ pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, P
         }
     }
     Ok(Value::Object(dashboard))
+}
+
+/// Uids Grafana itself provides, never rewritten.
+const BUILT_IN_DATASOURCE_UIDS: [&str; 5] = [
+    "grafana",
+    "-- Grafana --",
+    "-- Mixed --",
+    "-- Dashboard --",
+    "__expr__",
+];
+
+/// Datasource references `{"type": T, "uid": U}` to a uid that exists only on the exporter's
+/// Grafana (`"uid": "000000001"`) would fail with "datasource not found": point them at the
+/// provisioned datasource of the same type. Template variables (`$x`, `${x}`) are left alone.
+fn retarget_unknown_uids(value: &mut Value, datasources: &[(String, String)]) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(reference)) = map.get_mut("datasource") {
+                let kind = reference
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let uid = reference
+                    .get("uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let known = uid.is_empty()
+                    || uid.starts_with('$')
+                    || BUILT_IN_DATASOURCE_UIDS.contains(&uid)
+                    || uid == PROMETHEUS_DATASOURCE_UID
+                    || datasources.iter().any(|(u, _)| u == uid);
+                if !known {
+                    let replacement = datasources
+                        .iter()
+                        .find(|(_, k)| *k == kind)
+                        .map(|(u, _)| u.clone())
+                        .or_else(|| {
+                            (kind == "prometheus").then(|| PROMETHEUS_DATASOURCE_UID.to_string())
+                        });
+                    if let Some(replacement) = replacement {
+                        reference.insert("uid".into(), Value::String(replacement));
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                retarget_unknown_uids(child, datasources);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|child| retarget_unknown_uids(child, datasources)),
+        _ => {}
+    }
 }
 
 /// Whether Grafana accepts `uid`: 1-40 characters of `[a-zA-Z0-9_-]`.
@@ -609,5 +664,22 @@ mod tests {
         assert_eq!(slug("--a__b--", 40), "a__b");
         assert_eq!(slug("abc def", 4), "abc");
         assert_eq!(slug("监控", 40), "");
+    }
+
+    #[test]
+    fn references_to_an_exporters_own_datasource_uid_are_retargeted() {
+        let json = serde_json::json!({
+            "title": "x",
+            "panels": [{"datasource": {"type": "prometheus", "uid": "000000001"},
+                        "targets": [{"datasource": {"type": "loki", "uid": "abc"}},
+                                    {"datasource": {"type": "prometheus", "uid": "${datasource}"}},
+                                    {"datasource": {"type": "datasource", "uid": "-- Mixed --"}}]}]
+        });
+        let prepared = prepare(json, &[("logs".into(), "loki".into())]).unwrap();
+        let panel = &prepared["panels"][0];
+        assert_eq!(panel["datasource"]["uid"], "prometheus");
+        assert_eq!(panel["targets"][0]["datasource"]["uid"], "logs");
+        assert_eq!(panel["targets"][1]["datasource"]["uid"], "${datasource}");
+        assert_eq!(panel["targets"][2]["datasource"]["uid"], "-- Mixed --");
     }
 }

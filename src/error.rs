@@ -10,7 +10,10 @@ pub enum Error {
     Manifest(Diagnostics),
     /// Arguments or input files the user can fix.
     #[error("{message}")]
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     /// Everything else: I/O, the environment, bugs.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -18,7 +21,10 @@ pub enum Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Error {
-        Error::Usage { message: message.into(), hint: hint.into() }
+        Error::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn exit_code(&self) -> u8 {

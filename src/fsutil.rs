@@ -24,9 +24,13 @@ pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Resul
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(if secret { 0o600 } else { 0o644 });
         }
-        let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(contents).with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("writing {}", tmp.display()))?;
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(contents)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", tmp.display()))?;
         #[cfg(unix)]
         {
             // The mode given to open() is filtered by the umask; set it exactly.
@@ -54,7 +58,9 @@ pub struct WriteReport {
 /// Paths under `.monstack/` that are not rendered but owned by something else and kept:
 /// generated secrets, targets the discovery agent writes, the manifest schema.
 pub fn is_kept(relative: &str) -> bool {
-    relative.starts_with("secrets/") || relative.starts_with("prometheus/targets/etcd/") || relative == SCHEMA_FILE
+    relative.starts_with("secrets/")
+        || relative.starts_with("prometheus/targets/etcd/")
+        || relative == SCHEMA_FILE
 }
 
 /// The JSON Schema of the manifest, written next to the rendered files for editors.
@@ -73,7 +79,10 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
     let mut report = WriteReport::default();
     for file in &tree.files {
         let path = out.join(&file.path);
-        let unchanged = fs::read(&path).map(|old| old == file.contents).unwrap_or(false) && mode_matches(&path, file.secret);
+        let unchanged = fs::read(&path)
+            .map(|old| old == file.contents)
+            .unwrap_or(false)
+            && mode_matches(&path, file.secret);
         if !unchanged {
             write_atomic(&path, &file.contents, file.secret)?;
             report.written.push(file.path.clone());
@@ -95,8 +104,14 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let kind = entry.file_type().with_context(|| format!("reading {}", entry.path().display()))?;
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", entry.path().display()))?;
         if kind.is_dir() {
             list_files(&entry.path(), &relative, out)?;
         } else {
@@ -110,7 +125,9 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result
 fn mode_matches(path: &Path, secret: bool) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let want = if secret { 0o600 } else { 0o644 };
-    fs::metadata(path).map(|m| m.permissions().mode() & 0o777 == want).unwrap_or(false)
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777 == want)
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -129,7 +146,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_atomic(&dir.path().join("a/secret.yml"), b"pw", true).unwrap();
         write_atomic(&dir.path().join("a/plain.yml"), b"x", false).unwrap();
-        let mode = |p: &str| fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &str| {
+            fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
         assert_eq!(mode("a/secret.yml"), 0o600);
         assert_eq!(mode("a/plain.yml"), 0o644);
         // No temp files are left behind.
@@ -141,17 +164,36 @@ mod tests {
         use crate::render::{RenderedFile, Tree};
         let dir = tempfile::tempdir().unwrap();
         let tree = |files: &[(&str, &str)]| Tree {
-            files: files.iter().map(|(p, c)| RenderedFile::new(*p, *c)).collect(),
+            files: files
+                .iter()
+                .map(|(p, c)| RenderedFile::new(*p, *c))
+                .collect(),
             dirs: vec!["prometheus/targets/etcd".into()],
         };
-        let first = write_tree(dir.path(), &tree(&[("a.yml", "1"), ("grafana/dashboards/x.json", "{}")])).unwrap();
+        let first = write_tree(
+            dir.path(),
+            &tree(&[("a.yml", "1"), ("grafana/dashboards/x.json", "{}")]),
+        )
+        .unwrap();
         assert_eq!(first.written.len(), 2);
         fs::write(dir.path().join("prometheus/targets/etcd/svc.json"), "[]").unwrap();
         fs::create_dir_all(dir.path().join("secrets")).unwrap();
         fs::write(dir.path().join("secrets/grafana-admin-password"), "pw").unwrap();
         let second = write_tree(dir.path(), &tree(&[("a.yml", "1")])).unwrap();
-        assert_eq!(second, WriteReport { written: vec![], removed: vec!["grafana/dashboards/x.json".into()] });
-        assert!(dir.path().join("prometheus/targets/etcd/svc.json").exists(), "agent-owned files are kept");
-        assert!(dir.path().join("secrets/grafana-admin-password").exists(), "secrets are kept");
+        assert_eq!(
+            second,
+            WriteReport {
+                written: vec![],
+                removed: vec!["grafana/dashboards/x.json".into()]
+            }
+        );
+        assert!(
+            dir.path().join("prometheus/targets/etcd/svc.json").exists(),
+            "agent-owned files are kept"
+        );
+        assert!(
+            dir.path().join("secrets/grafana-admin-password").exists(),
+            "secrets are kept"
+        );
     }
 }

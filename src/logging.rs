@@ -6,6 +6,11 @@ pub fn init(verbose: u8) {
         1 => "monstack=debug,info",
         _ => "monstack=trace,debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MONSTACK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MONSTACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
 }

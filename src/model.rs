@@ -305,15 +305,24 @@ impl Duration {
                 .parse()
                 .map_err(|_| format!("`{text}` is too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit_text = &rest[..unit_len];
             let unit = match UNITS.iter().position(|(u, _)| *u == unit_text) {
                 Some(unit) => unit,
                 None if unit_text.is_empty() => return Err(format!("`{text}` has no unit")),
-                None => return Err(format!("`{text}` has an unknown unit `{}`", unit_text.trim())),
+                None => {
+                    return Err(format!(
+                        "`{text}` has an unknown unit `{}`",
+                        unit_text.trim()
+                    ))
+                }
             };
             if last_unit != usize::MAX && unit <= last_unit {
-                return Err(format!("`{text}`: units must appear once each, largest first"));
+                return Err(format!(
+                    "`{text}`: units must appear once each, largest first"
+                ));
             }
             last_unit = unit;
             rest = &rest[unit_len..];
@@ -355,14 +364,30 @@ mod tests {
         assert_eq!(Duration::parse("1m500ms"), Ok(Duration(60_500)));
         assert_eq!(Duration::parse("15d"), Ok(Duration(15 * 86_400_000)));
         assert_eq!(Duration::parse("0s"), Ok(Duration(0)));
-        for bad in ["", "15", "s", "1.5h", "10sec", "30m1h", "1m1m", "-5s", "99999999999999999999y"] {
+        for bad in [
+            "",
+            "15",
+            "s",
+            "1.5h",
+            "10sec",
+            "30m1h",
+            "1m1m",
+            "-5s",
+            "99999999999999999999y",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad} should not parse");
         }
     }
 
     #[test]
     fn durations_print_canonically() {
-        for (text, canonical) in [("90s", "1m30s"), ("15d", "2w1d"), ("0s", "0s"), ("1500ms", "1s500ms"), ("60m", "1h")] {
+        for (text, canonical) in [
+            ("90s", "1m30s"),
+            ("15d", "2w1d"),
+            ("0s", "0s"),
+            ("1500ms", "1s500ms"),
+            ("60m", "1h"),
+        ] {
             assert_eq!(Duration::parse(text).unwrap().to_string(), canonical);
         }
     }

@@ -28,7 +28,10 @@ pub enum Value {
     Null,
     /// Any scalar, with whether it was quoted (a quoted `"8080"` is a string, a plain `8080` is
     /// whatever it looks like).
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in source order; duplicate keys are reported by the parser.
     Map(Vec<(Node, Node)>),
@@ -73,7 +76,11 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         return Err(error);
     }
     Ok(builder.root.unwrap_or(Node {
-        pos: Pos { line: 1, col: 1, offset: 0 },
+        pos: Pos {
+            line: 1,
+            col: 1,
+            offset: 0,
+        },
         value: Value::Null,
     }))
 }
@@ -100,7 +107,10 @@ impl CharToByte {
         let offsets = if ascii {
             Vec::new()
         } else {
-            text.char_indices().map(|(i, _)| i).chain([text.len()]).collect()
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect()
         };
         CharToByte { ascii, offsets }
     }
@@ -109,7 +119,10 @@ impl CharToByte {
         if self.ascii {
             char_index
         } else {
-            self.offsets.get(char_index).copied().unwrap_or(*self.offsets.last().unwrap_or(&0))
+            self.offsets
+                .get(char_index)
+                .copied()
+                .unwrap_or(*self.offsets.last().unwrap_or(&0))
         }
     }
 }
@@ -196,14 +209,29 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.push_value(node);
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Open::Seq(Node { pos, value: Value::Seq(Vec::new()) }, anchor));
+                self.stack.push(Open::Seq(
+                    Node {
+                        pos,
+                        value: Value::Seq(Vec::new()),
+                    },
+                    anchor,
+                ));
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(Node { pos, value: Value::Map(Vec::new()) }, anchor, None));
+                self.stack.push(Open::Map(
+                    Node {
+                        pos,
+                        value: Value::Map(Vec::new()),
+                    },
+                    anchor,
+                    None,
+                ));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (mut node, anchor) = match self.stack.pop() {
-                    Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, _)) => (node, anchor),
+                    Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, _)) => {
+                        (node, anchor)
+                    }
                     None => return,
                 };
                 // A block mapping's start event is marked at its first `:`; point at its first
@@ -219,7 +247,12 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.push_value(node);
             }
             Event::Alias(id) => {
-                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
+                let found = self
+                    .anchors
+                    .iter()
+                    .rev()
+                    .find(|(a, _)| *a == id)
+                    .map(|(_, n)| n.clone());
                 match found {
                     Some(mut node) => {
                         node.pos = pos;
@@ -227,19 +260,23 @@ impl MarkedEventReceiver for Builder<'_> {
                     }
                     None => {
                         if self.error.is_none() {
-                            self.error = Some(SyntaxError { pos, message: "unknown alias".into() });
+                            self.error = Some(SyntaxError {
+                                pos,
+                                message: "unknown alias".into(),
+                            });
                         }
-                        self.push_value(Node { pos, value: Value::Null });
+                        self.push_value(Node {
+                            pos,
+                            value: Value::Null,
+                        });
                     }
                 }
             }
-            Event::DocumentStart => {
-                if self.root.is_some() && self.error.is_none() {
-                    self.error = Some(SyntaxError {
-                        pos,
-                        message: "a manifest holds one YAML document; found a second `---`".into(),
-                    });
-                }
+            Event::DocumentStart if self.root.is_some() && self.error.is_none() => {
+                self.error = Some(SyntaxError {
+                    pos,
+                    message: "a manifest holds one YAML document; found a second `---`".into(),
+                });
             }
             _ => {}
         }
@@ -257,22 +294,39 @@ mod tests {
     #[test]
     fn positions_are_one_based_and_point_at_values() {
         let root = parse("a: 1\nlist:\n  - x: \"q\"\n    y: [1, 2]\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!() };
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
         assert_eq!(at(&entries[0].0), (1, 1));
         assert_eq!(at(&entries[0].1), (1, 4));
-        let Value::Seq(items) = &entries[1].1.value else { panic!() };
-        let Value::Map(item) = &items[0].value else { panic!() };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!()
+        };
+        let Value::Map(item) = &items[0].value else {
+            panic!()
+        };
         assert_eq!(at(&item[0].0), (3, 5));
-        assert_eq!(item[0].1.value, Value::Scalar { text: "q".into(), quoted: true });
+        assert_eq!(
+            item[0].1.value,
+            Value::Scalar {
+                text: "q".into(),
+                quoted: true
+            }
+        );
         assert_eq!(at(&item[1].0), (4, 5));
     }
 
     #[test]
     fn columns_count_characters_not_bytes() {
         let root = parse("# héllo wörld\nnäme: ö\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!() };
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
         assert_eq!(at(&entries[0].1), (2, 7));
-        assert_eq!(&"# héllo wörld\nnäme: ö\n"[entries[0].1.pos.offset..], "ö\n");
+        assert_eq!(
+            &"# héllo wörld\nnäme: ö\n"[entries[0].1.pos.offset..],
+            "ö\n"
+        );
     }
 
     #[test]
@@ -287,7 +341,9 @@ mod tests {
     #[test]
     fn aliases_copy_the_anchored_node_and_nulls_are_recognised() {
         let root = parse("a: &x {k: v}\nb: *x\nc: ~\nd:\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!() };
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
         assert_eq!(entries[0].1.value, entries[1].1.value);
         assert_eq!(entries[2].1.value, Value::Null);
         assert_eq!(entries[3].1.value, Value::Null);

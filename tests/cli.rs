@@ -4,8 +4,14 @@ use crate::support::{fixture, Project};
 
 fn full() -> Project {
     fixture("manifests/full")
-        .env("DINGTALK_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=T0KEN")
-        .env("SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/XXXX")
+        .env(
+            "DINGTALK_WEBHOOK",
+            "https://oapi.dingtalk.com/robot/send?access_token=T0KEN",
+        )
+        .env(
+            "SLACK_WEBHOOK",
+            "https://hooks.slack.com/services/T0/B0/XXXX",
+        )
         .env("SMTP_PASSWORD", "smtp-pass")
 }
 
@@ -13,7 +19,10 @@ fn full() -> Project {
 fn validate_prints_a_one_line_summary() {
     let run = full().run(&["validate"]);
     run.success();
-    assert_eq!(run.stdout, "shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards\n");
+    assert_eq!(
+        run.stdout,
+        "shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards\n"
+    );
 }
 
 #[test]
@@ -29,18 +38,30 @@ fn without_a_manifest_the_built_in_starter_is_used_and_announced() {
     let project = Project::new();
     let run = project.run(&["validate"]);
     run.success();
-    assert!(run.stderr.contains("no monstack.yaml here: using the built-in starter manifest"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no monstack.yaml here: using the built-in starter manifest"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.starts_with("proj: valid;"), "{}", run.stdout);
     project.run(&["render"]).success();
     assert!(project.exists(".monstack/prometheus/prometheus.yml"));
-    assert!(!project.exists("monstack.yaml"), "render must not create the manifest");
+    assert!(
+        !project.exists("monstack.yaml"),
+        "render must not create the manifest"
+    );
 }
 
 #[test]
 fn a_named_manifest_that_does_not_exist_is_an_input_error() {
     let run = Project::new().run(&["-f", "deploy/monstack.yaml", "validate"]);
     run.code(2);
-    assert!(run.stderr.contains("deploy/monstack.yaml does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("deploy/monstack.yaml does not exist"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -54,8 +75,12 @@ fn init_writes_a_valid_starter_pointing_at_the_schema_and_refuses_to_overwrite()
     let project = Project::new();
     project.run(&["init"]).success();
     let manifest = project.read("monstack.yaml");
-    assert_eq!(manifest.lines().next(), Some("# yaml-language-server: $schema=.monstack/monstack.schema.json"));
-    let schema: serde_json::Value = serde_json::from_str(&project.read(".monstack/monstack.schema.json")).unwrap();
+    assert_eq!(
+        manifest.lines().next(),
+        Some("# yaml-language-server: $schema=.monstack/monstack.schema.json")
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&project.read(".monstack/monstack.schema.json")).unwrap();
     assert_eq!(schema["properties"]["targets"]["type"], "array");
     assert!(manifest.contains("- go-runtime"));
     project.run(&["validate"]).success();
@@ -63,8 +88,16 @@ fn init_writes_a_valid_starter_pointing_at_the_schema_and_refuses_to_overwrite()
     std::fs::write(project.path().join("monstack.yaml"), "project: mine\n").unwrap();
     let run = project.run(&["init"]);
     run.code(2);
-    assert!(run.stderr.contains("monstack.yaml already exists") && run.stderr.contains("--force"), "{}", run.stderr);
-    assert_eq!(project.read("monstack.yaml"), "project: mine\n", "init without --force must not touch the file");
+    assert!(
+        run.stderr.contains("monstack.yaml already exists") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        project.read("monstack.yaml"),
+        "project: mine\n",
+        "init without --force must not touch the file"
+    );
     project.run(&["init", "--force"]).success();
     assert!(project.read("monstack.yaml").contains("go-runtime"));
 }
@@ -103,11 +136,21 @@ fn render_writes_the_documented_layout_once_and_is_idempotent() {
     ] {
         assert!(project.exists(path), "{path} missing after render");
     }
-    assert!(project.path().join(".monstack/prometheus/targets/etcd").is_dir());
-    assert_eq!(project.read(".monstack/.gitignore").lines().last(), Some("*"));
+    assert!(project
+        .path()
+        .join(".monstack/prometheus/targets/etcd")
+        .is_dir());
+    assert_eq!(
+        project.read(".monstack/.gitignore").lines().last(),
+        Some("*")
+    );
     let again = project.run(&["render"]);
     again.success();
-    assert!(again.stderr.contains("0 changed"), "second render should change nothing: {}", again.stderr);
+    assert!(
+        again.stderr.contains("0 changed"),
+        "second render should change nothing: {}",
+        again.stderr
+    );
 }
 
 #[test]
@@ -132,11 +175,22 @@ fn files_holding_secrets_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let project = full();
     project.run(&["render"]).success();
-    let mode = |p: &str| std::fs::metadata(project.path().join(p)).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &str| {
+        std::fs::metadata(project.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
     assert_eq!(mode(".monstack/alertmanager/alertmanager.yml"), 0o600);
-    assert_eq!(mode(".monstack/grafana/provisioning/alerting/monstack.yaml"), 0o600);
+    assert_eq!(
+        mode(".monstack/grafana/provisioning/alerting/monstack.yaml"),
+        0o600
+    );
     assert_eq!(mode(".monstack/prometheus/prometheus.yml"), 0o644);
-    assert!(project.read(".monstack/alertmanager/alertmanager.yml").contains("smtp-pass"));
+    assert!(project
+        .read(".monstack/alertmanager/alertmanager.yml")
+        .contains("smtp-pass"));
 }
 
 #[test]
@@ -144,7 +198,9 @@ fn a_dashboard_dropped_from_the_manifest_is_removed_on_the_next_render() {
     let project = full();
     project.run(&["render"]).success();
     assert!(project.exists(".monstack/grafana/dashboards/shop/shop-orders.json"));
-    let manifest = project.read("monstack.yaml").replace("  - file: dashboards/orders.json\n    folder: Shop\n", "");
+    let manifest = project
+        .read("monstack.yaml")
+        .replace("  - file: dashboards/orders.json\n    folder: Shop\n", "");
     std::fs::write(project.path().join("monstack.yaml"), manifest).unwrap();
     let run = project.run(&["render"]);
     run.success();
@@ -156,16 +212,26 @@ fn a_dashboard_dropped_from_the_manifest_is_removed_on_the_next_render() {
 fn secrets_from_the_environment_never_appear_in_errors() {
     let run = Project::new()
         .manifest("alertmanager: {}\nchannels:\n  - name: ding\n    dingtalk: {url: \"${HOOK}\"}\n")
-        .env("HOOK", "ftp://oapi.dingtalk.com/robot/send?access_token=SUPERSECRET")
+        .env(
+            "HOOK",
+            "ftp://oapi.dingtalk.com/robot/send?access_token=SUPERSECRET",
+        )
         .run(&["validate"]);
     run.code(2);
-    assert!(run.stderr.contains("`url` must be an http:// or https:// URL"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`url` must be an http:// or https:// URL"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("SUPERSECRET"), "{}", run.stderr);
 }
 
 #[test]
 fn other_failures_exit_1() {
-    let project = Project::new().manifest("project: x\n").file(".monstack", "not a directory");
+    let project = Project::new()
+        .manifest("project: x\n")
+        .file(".monstack", "not a directory");
     let run = project.run(&["render"]);
     run.code(1);
     assert!(run.stderr.contains("error:"), "{}", run.stderr);
@@ -177,10 +243,22 @@ fn schema_is_json_and_closed() {
     run.success();
     let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(schema["additionalProperties"], false);
-    for key in ["project", "prometheus", "grafana", "targets", "channels", "alerts", "dashboards", "smtp", "alerting"] {
+    for key in [
+        "project",
+        "prometheus",
+        "grafana",
+        "targets",
+        "channels",
+        "alerts",
+        "dashboards",
+        "smtp",
+        "alerting",
+    ] {
         assert!(schema["properties"][key].is_object(), "schema lacks {key}");
     }
-    let dashboards = schema["properties"]["dashboards"]["items"]["anyOf"][0]["enum"].as_array().unwrap();
+    let dashboards = schema["properties"]["dashboards"]["items"]["anyOf"][0]["enum"]
+        .as_array()
+        .unwrap();
     assert!(dashboards.iter().any(|d| d == "go-runtime"));
 }
 

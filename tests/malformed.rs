@@ -241,7 +241,10 @@ fn every_malformed_manifest_is_rejected_precisely_and_writes_nothing() {
             }
             if let Some(hint) = case.hint {
                 if !run.stderr.contains(hint) {
-                    failures.push(format!("{} ({command}): hint `{hint}` missing from:\n{}", case.name, run.stderr));
+                    failures.push(format!(
+                        "{} ({command}): hint `{hint}` missing from:\n{}",
+                        case.name, run.stderr
+                    ));
                 }
             }
             if project.exists(".monstack") {
@@ -249,5 +252,10 @@ fn every_malformed_manifest_is_rejected_precisely_and_writes_nothing() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -17,9 +17,15 @@ pub struct Run {
 impl Project {
     /// A temp directory whose name (and so the default project name) is `proj`.
     pub fn new() -> Project {
-        let dir = tempfile::Builder::new().prefix("monstack-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("monstack-test-")
+            .tempdir()
+            .unwrap();
         std::fs::create_dir(dir.path().join("proj")).unwrap();
-        Project { dir, env: Vec::new() }
+        Project {
+            dir,
+            env: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -62,7 +68,8 @@ impl Project {
     }
 
     pub fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|e| panic!("reading {relative}: {e}"))
+        std::fs::read_to_string(self.path().join(relative))
+            .unwrap_or_else(|e| panic!("reading {relative}: {e}"))
     }
 
     pub fn exists(&self, relative: &str) -> bool {
@@ -73,26 +80,42 @@ impl Project {
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "expected exit code {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// The `file:line:col: message` headlines of the diagnostics on stderr.
     pub fn headlines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with("monstack.yaml:")).collect()
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("monstack.yaml:"))
+            .collect()
     }
 }
 
 /// Copies a fixture directory from tests/fixtures into a new project.
 pub fn fixture(name: &str) -> Project {
     let project = Project::new();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name), &project.path());
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+        &project.path(),
+    );
     project
 }
 

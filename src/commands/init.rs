@@ -10,7 +10,10 @@ use crate::fsutil;
 pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
     let file = &ctx.file;
     if file.exists() && !force {
-        return Err(Error::usage(format!("{} already exists", file.display()), Some("pass --force to overwrite it".into())));
+        return Err(Error::usage(
+            format!("{} already exists", file.display()),
+            Some("pass --force to overwrite it".into()),
+        ));
     }
     let dir = manifest_dir(file)?;
     let lang = match lang.or_else(|| detect_lang(&dir)) {
@@ -21,11 +24,20 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
         }
     };
     fsutil::write_atomic(file, starter(lang).as_bytes(), false)?;
-    crate::commands::write_schema(&dir.join(crate::commands::render::OUT_DIR)).context("writing the manifest's JSON Schema")?;
-    ctx.printer.status("Created", &format!("{} ({} services)", file.display(), match lang {
-        Lang::Go => "Go",
-        Lang::Rust => "Rust",
-    }));
-    ctx.printer.note("next: edit the targets, then `monstack validate` and `monstack render`");
+    crate::commands::write_schema(&dir.join(crate::commands::render::OUT_DIR))
+        .context("writing the manifest's JSON Schema")?;
+    ctx.printer.status(
+        "Created",
+        &format!(
+            "{} ({} services)",
+            file.display(),
+            match lang {
+                Lang::Go => "Go",
+                Lang::Rust => "Rust",
+            }
+        ),
+    );
+    ctx.printer
+        .note("next: edit the targets, then `monstack validate` and `monstack render`");
     Ok(())
 }

@@ -32,7 +32,9 @@ pub fn run(cli: Cli) -> Result<()> {
     let printer = Printer::new(cli.quiet, cli.color);
     let ctx = Context {
         file_explicit: cli.file.is_some(),
-        file: cli.file.unwrap_or_else(|| PathBuf::from(manifest::FILE_NAME)),
+        file: cli
+            .file
+            .unwrap_or_else(|| PathBuf::from(manifest::FILE_NAME)),
         printer,
     };
     match cli.command {
@@ -46,7 +48,12 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "monstack", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "monstack",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
     }
@@ -58,7 +65,9 @@ pub fn starter(lang: Lang) -> String {
         Lang::Go => ("go", "go-runtime"),
         Lang::Rust => ("rust", "rust-runtime"),
     };
-    STARTER.replace("__LANG__", name).replace("__DASHBOARD__", dashboard)
+    STARTER
+        .replace("__LANG__", name)
+        .replace("__DASHBOARD__", dashboard)
 }
 
 /// Guesses the language of the project in `dir` from its build files.
@@ -74,8 +83,16 @@ pub fn detect_lang(dir: &Path) -> Option<Lang> {
 
 /// The directory a manifest path lives in, absolute.
 fn manifest_dir(file: &Path) -> Result<PathBuf> {
-    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::canonicalize(parent).map_err(|e| Error::usage(format!("cannot use the directory of {}: {e}", file.display()), None))
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).map_err(|e| {
+        Error::usage(
+            format!("cannot use the directory of {}: {e}", file.display()),
+            None,
+        )
+    })
 }
 
 /// Reads and validates the manifest. Without one (and without `-f`), the built-in starter is
@@ -92,17 +109,28 @@ pub fn load(ctx: &Context) -> Result<Stack> {
             ));
             let text = starter(lang);
             let env = |name: &str| std::env::var(name).ok();
-            let source = Source { text: &text, display_name: "<built-in starter manifest>", root: &root };
+            let source = Source {
+                text: &text,
+                display_name: "<built-in starter manifest>",
+                root: &root,
+            };
             return manifest::load(&source, &env).map_err(Error::Manifest);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::usage(format!("{display} does not exist"), Some("check the path, or run `monstack init` to create one".into())));
+            return Err(Error::usage(
+                format!("{display} does not exist"),
+                Some("check the path, or run `monstack init` to create one".into()),
+            ));
         }
         Err(e) => return Err(Error::usage(format!("cannot read {display}: {e}"), None)),
     };
     let root = manifest_dir(&ctx.file)?;
     let env = |name: &str| std::env::var(name).ok();
-    let source = Source { text: &text, display_name: &display, root: &root };
+    let source = Source {
+        text: &text,
+        display_name: &display,
+        root: &root,
+    };
     manifest::load(&source, &env).map_err(Error::Manifest)
 }
 
@@ -112,6 +140,14 @@ pub fn write_schema(out: &Path) -> anyhow::Result<()> {
     let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
     let mut text = serde_json::to_string_pretty(&schema)?;
     text.push('\n');
-    crate::fsutil::write_atomic(&out.join(crate::fsutil::SCHEMA_FILE), text.as_bytes(), false)?;
-    crate::fsutil::write_atomic(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes(), false)
+    crate::fsutil::write_atomic(
+        &out.join(crate::fsutil::SCHEMA_FILE),
+        text.as_bytes(),
+        false,
+    )?;
+    crate::fsutil::write_atomic(
+        &out.join(".gitignore"),
+        crate::render::GITIGNORE.as_bytes(),
+        false,
+    )
 }

@@ -16,12 +16,17 @@ pub fn run(ctx: &Context) -> Result<()> {
     let out = stack.root.join(OUT_DIR);
     let report = fsutil::write_tree(&out, &tree)?;
     crate::commands::write_schema(&out).context("writing the manifest's JSON Schema")?;
-    let shown = out.strip_prefix(std::env::current_dir().unwrap_or_default()).unwrap_or(&out).display().to_string();
+    let shown = out
+        .strip_prefix(std::env::current_dir().unwrap_or_default())
+        .unwrap_or(&out)
+        .display()
+        .to_string();
     let mut parts = vec![format!("{} files", tree.files.len())];
     parts.push(format!("{} changed", report.written.len()));
     if !report.removed.is_empty() {
         parts.push(format!("{} stale removed", report.removed.len()));
     }
-    ctx.printer.status("Rendered", &format!("{shown}/ ({})", parts.join(", ")));
+    ctx.printer
+        .status("Rendered", &format!("{shown}/ ({})", parts.join(", ")));
     Ok(())
 }

@@ -16,7 +16,14 @@ fn plural(n: usize, word: &str) -> String {
 
 /// `shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards`.
 pub fn summary(stack: &Stack) -> String {
-    let services = 2 + [stack.etcd.is_some(), stack.alertmanager.is_some(), stack.pushgateway.is_some()].iter().filter(|on| **on).count();
+    let services = 2 + [
+        stack.etcd.is_some(),
+        stack.alertmanager.is_some(),
+        stack.pushgateway.is_some(),
+    ]
+    .iter()
+    .filter(|on| **on)
+    .count();
     let targets: usize = stack.jobs.iter().map(|j| j.targets.len()).sum();
     format!(
         "{}: valid; {}, {} ({}), {}, {}, {}",

@@ -25,7 +25,12 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn new(file: impl Into<String>, source: impl Into<String>) -> Diagnostics {
-        Diagnostics { file: file.into(), source: source.into(), items: Vec::new(), poisoned: Vec::new() }
+        Diagnostics {
+            file: file.into(),
+            source: source.into(),
+            items: Vec::new(),
+            poisoned: Vec::new(),
+        }
     }
 
     /// Records a problem. A value that already failed interpolation (an unset `${VAR}`) is
@@ -34,7 +39,11 @@ impl Diagnostics {
         if self.poisoned.contains(&pos) {
             return;
         }
-        self.items.push(Diagnostic { pos, message: message.into(), hint });
+        self.items.push(Diagnostic {
+            pos,
+            message: message.into(),
+            hint,
+        });
     }
 
     /// Records a problem with a value and suppresses later complaints about the same value.
@@ -49,8 +58,9 @@ impl Diagnostics {
 
     /// Sorted by position, duplicates (same place, same message) removed.
     pub fn sorted(mut self) -> Diagnostics {
-        self.items.sort_by(|a, b| (a.pos.line, a.pos.col).cmp(&(b.pos.line, b.pos.col)));
-        self.items.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
+        self.items.sort_by_key(|d| (d.pos.line, d.pos.col));
+        self.items
+            .dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
         self
     }
 
@@ -69,7 +79,11 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 writeln!(f)?;
             }
-            writeln!(f, "{}:{}:{}: {}", self.file, d.pos.line, d.pos.col, d.message)?;
+            writeln!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, d.pos.line, d.pos.col, d.message
+            )?;
             if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
                 let number = d.pos.line.to_string();
                 let pad = " ".repeat(number.len());
@@ -86,7 +100,13 @@ impl fmt::Display for Diagnostics {
             }
         }
         let n = self.items.len();
-        write!(f, "{} problem{} in {}", n, if n == 1 { "" } else { "s" }, self.file)
+        write!(
+            f,
+            "{} problem{} in {}",
+            n,
+            if n == 1 { "" } else { "s" },
+            self.file
+        )
     }
 }
 
@@ -95,7 +115,12 @@ pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
     let wrong_lower = wrong.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&wrong_lower, &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&wrong_lower, &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(distance, c)| *distance <= (c.len().max(wrong.len()) / 3).max(1) + 1)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
@@ -108,7 +133,15 @@ mod tests {
     #[test]
     fn shows_line_caret_and_hint() {
         let mut d = Diagnostics::new("monstack.yaml", "a: 1\ntargets:\n  - jbo: x\n");
-        d.error(Pos { line: 3, col: 5, offset: 0 }, "unknown field `jbo`", Some("did you mean `job`?".into()));
+        d.error(
+            Pos {
+                line: 3,
+                col: 5,
+                offset: 0,
+            },
+            "unknown field `jbo`",
+            Some("did you mean `job`?".into()),
+        );
         let text = d.to_string();
         assert_eq!(
             text,

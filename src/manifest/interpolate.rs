@@ -58,14 +58,23 @@ fn substitute(body: &str, lookup: Lookup) -> Result<String, InterpolationError> 
         .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
         .map_or(body.len(), |(i, _)| i);
     let (name, op) = body.split_at(name_len);
-    let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let valid_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !valid_name {
-        return Err(InterpolationError::Malformed(format!("`${{{body}}}` is not a valid variable reference")));
+        return Err(InterpolationError::Malformed(format!(
+            "`${{{body}}}` is not a valid variable reference"
+        )));
     }
     let value = lookup(name);
     let (unset, empty) = (value.is_none(), value.as_deref() == Some(""));
     if let Some(default) = op.strip_prefix(":-") {
-        return Ok(if unset || empty { default.to_string() } else { value.unwrap_or_default() });
+        return Ok(if unset || empty {
+            default.to_string()
+        } else {
+            value.unwrap_or_default()
+        });
     }
     if let Some(default) = op.strip_prefix('-') {
         return Ok(value.unwrap_or_else(|| default.to_string()));
@@ -139,11 +148,29 @@ mod tests {
 
     #[test]
     fn unset_and_malformed_references_are_errors() {
-        assert_eq!(run("${NOPE}"), Err(InterpolationError::Unset("NOPE".into())));
-        assert_eq!(run("${NOPE:?set it in .env}"), Err(InterpolationError::Unset("NOPE (set it in .env)".into())));
-        assert!(matches!(run("${EMPTY:?}"), Err(InterpolationError::Unset(_))));
-        assert!(matches!(run("${SET"), Err(InterpolationError::Malformed(_))));
-        assert!(matches!(run("${1X}"), Err(InterpolationError::Malformed(_))));
-        assert!(matches!(run("${SET:+x}"), Err(InterpolationError::Malformed(_))));
+        assert_eq!(
+            run("${NOPE}"),
+            Err(InterpolationError::Unset("NOPE".into()))
+        );
+        assert_eq!(
+            run("${NOPE:?set it in .env}"),
+            Err(InterpolationError::Unset("NOPE (set it in .env)".into()))
+        );
+        assert!(matches!(
+            run("${EMPTY:?}"),
+            Err(InterpolationError::Unset(_))
+        ));
+        assert!(matches!(
+            run("${SET"),
+            Err(InterpolationError::Malformed(_))
+        ));
+        assert!(matches!(
+            run("${1X}"),
+            Err(InterpolationError::Malformed(_))
+        ));
+        assert!(matches!(
+            run("${SET:+x}"),
+            Err(InterpolationError::Malformed(_))
+        ));
     }
 }

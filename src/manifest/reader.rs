@@ -21,7 +21,11 @@ pub struct Obj<'n> {
 impl<'n> Obj<'n> {
     /// The value of a key the section declares; `key: ~` counts as absent.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        debug_assert!(self.section.field(key).is_some(), "{key} is not declared in {}", self.section.what);
+        debug_assert!(
+            self.section.field(key).is_some(),
+            "{key} is not declared in {}",
+            self.section.what
+        );
         self.entries
             .iter()
             .find(|(k, _)| scalar_text(k) == Some(key))
@@ -31,7 +35,10 @@ impl<'n> Obj<'n> {
 
     /// Position of a key itself (for "duplicate job name" pointing at the name).
     pub fn key_pos(&self, key: &str) -> Option<Pos> {
-        self.entries.iter().find(|(k, _)| scalar_text(k) == Some(key)).map(|(k, _)| k.pos)
+        self.entries
+            .iter()
+            .find(|(k, _)| scalar_text(k) == Some(key))
+            .map(|(k, _)| k.pos)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -61,8 +68,15 @@ impl Reader {
         let Value::Map(entries) = &node.value else {
             self.error(
                 node.pos,
-                format!("{} must be a mapping, found {}", capitalise(section.what), node.kind_name()),
-                Some(format!("expected keys: {}", section.names().collect::<Vec<_>>().join(", "))),
+                format!(
+                    "{} must be a mapping, found {}",
+                    capitalise(section.what),
+                    node.kind_name()
+                ),
+                Some(format!(
+                    "expected keys: {}",
+                    section.names().collect::<Vec<_>>().join(", ")
+                )),
             );
             return None;
         };
@@ -74,17 +88,37 @@ impl Reader {
             if section.field(name).is_none() {
                 let hint = match closest(name, section.names()) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("{} accepts: {}", section.what, section.names().collect::<Vec<_>>().join(", ")),
+                    None => format!(
+                        "{} accepts: {}",
+                        section.what,
+                        section.names().collect::<Vec<_>>().join(", ")
+                    ),
                 };
-                self.error(key.pos, format!("unknown field `{name}` in {}", section.what), Some(hint));
+                self.error(
+                    key.pos,
+                    format!("unknown field `{name}` in {}", section.what),
+                    Some(hint),
+                );
             }
         }
-        let obj = Obj { node, section, entries };
+        let obj = Obj {
+            node,
+            section,
+            entries,
+        };
         for field in section.fields.iter().filter(|f| f.required) {
-            if !obj.entries.iter().any(|(k, v)| scalar_text(k) == Some(field.name) && v.value != Value::Null) {
+            if !obj
+                .entries
+                .iter()
+                .any(|(k, v)| scalar_text(k) == Some(field.name) && v.value != Value::Null)
+            {
                 self.error(
                     node.pos,
-                    format!("{} is missing the required field `{}`", capitalise(section.what), field.name),
+                    format!(
+                        "{} is missing the required field `{}`",
+                        capitalise(section.what),
+                        field.name
+                    ),
                     Some(field.doc.to_string()),
                 );
             }
@@ -97,7 +131,14 @@ impl Reader {
         match &node.value {
             Value::Scalar { text, .. } => Some(text.clone()),
             _ => {
-                self.error(node.pos, format!("`{what}` must be a single value, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!(
+                        "`{what}` must be a single value, found {}",
+                        node.kind_name()
+                    ),
+                    None,
+                );
                 None
             }
         }
@@ -123,11 +164,19 @@ impl Reader {
         match text.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Some(n),
             Ok(n) => {
-                self.error(node.pos, format!("`{what}` is {n}, outside {min}..={max}"), None);
+                self.error(
+                    node.pos,
+                    format!("`{what}` is {n}, outside {min}..={max}"),
+                    None,
+                );
                 None
             }
             Err(_) => {
-                self.error(node.pos, format!("`{what}` must be a whole number, found `{text}`"), None);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a whole number, found `{text}`"),
+                    None,
+                );
                 None
             }
         }
@@ -138,11 +187,19 @@ impl Reader {
         match text.trim().parse::<i64>() {
             Ok(n) if (1..=65535).contains(&n) => Some(n as u16),
             Ok(n) => {
-                self.error(node.pos, format!("port {n} is out of range"), Some("ports are 1 to 65535".into()));
+                self.error(
+                    node.pos,
+                    format!("port {n} is out of range"),
+                    Some("ports are 1 to 65535".into()),
+                );
                 None
             }
             Err(_) => {
-                self.error(node.pos, format!("`{what}` must be a port number, found `{text}`"), None);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a port number, found `{text}`"),
+                    None,
+                );
                 None
             }
         }
@@ -165,7 +222,9 @@ impl Reader {
     }
 
     pub fn opt_bool(&mut self, obj: &Obj, key: &str, default: bool) -> bool {
-        obj.get(key).and_then(|n| self.bool(n, key)).unwrap_or(default)
+        obj.get(key)
+            .and_then(|n| self.bool(n, key))
+            .unwrap_or(default)
     }
 
     pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
@@ -176,7 +235,10 @@ impl Reader {
                 self.error(
                     node.pos,
                     format!("`{what}` is not a valid duration: {reason}"),
-                    Some("durations look like `15s`, `1m30s`, `2h`, `15d` (units: ms s m h d w y)".into()),
+                    Some(
+                        "durations look like `15s`, `1m30s`, `2h`, `15d` (units: ms s m h d w y)"
+                            .into(),
+                    ),
                 );
                 None
             }
@@ -188,7 +250,9 @@ impl Reader {
     }
 
     pub fn enumeration(&mut self, node: &Node, what: &str, ty: &Ty) -> Option<String> {
-        let Ty::Enum(values) = ty else { return self.string(node, what) };
+        let Ty::Enum(values) = ty else {
+            return self.string(node, what);
+        };
         let text = self.string(node, what)?;
         if values.contains(&text.as_str()) {
             return Some(text);
@@ -222,21 +286,35 @@ impl Reader {
                 None
             }
             _ => {
-                self.error(node.pos, format!("`{what}` must be a list, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a list, found {}", node.kind_name()),
+                    None,
+                );
                 None
             }
         }
     }
 
     /// A mapping of names to scalar values: (name, name position, value, value position).
-    pub fn string_map(&mut self, node: &Node, what: &str) -> Option<Vec<(String, Pos, String, Pos)>> {
+    pub fn string_map(
+        &mut self,
+        node: &Node,
+        what: &str,
+    ) -> Option<Vec<(String, Pos, String, Pos)>> {
         let Value::Map(entries) = &node.value else {
-            self.error(node.pos, format!("`{what}` must be a mapping, found {}", node.kind_name()), None);
+            self.error(
+                node.pos,
+                format!("`{what}` must be a mapping, found {}", node.kind_name()),
+                None,
+            );
             return None;
         };
         let mut out = Vec::new();
         for (k, v) in entries {
-            let (Some(key), Some(value)) = (self.string(k, what), self.string(v, what)) else { continue };
+            let (Some(key), Some(value)) = (self.string(k, what), self.string(v, what)) else {
+                continue;
+            };
             out.push((key, k.pos, value, v.pos));
         }
         Some(out)
@@ -247,7 +325,11 @@ impl Reader {
         match &node.value {
             Value::Seq(items) => items,
             _ => {
-                self.error(node.pos, format!("`{what}` must be a list, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a list, found {}", node.kind_name()),
+                    None,
+                );
                 &[]
             }
         }
@@ -260,14 +342,22 @@ pub fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => J::Null,
         Value::Scalar { text, quoted: true } => J::String(text.clone()),
-        Value::Scalar { text, quoted: false } => match text.as_str() {
+        Value::Scalar {
+            text,
+            quoted: false,
+        } => match text.as_str() {
             "true" => J::Bool(true),
             "false" => J::Bool(false),
             t => t
                 .parse::<i64>()
                 .map(J::from)
                 .ok()
-                .or_else(|| t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(J::Number))
+                .or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(J::Number)
+                })
                 .unwrap_or_else(|| J::String(t.to_string())),
         },
         Value::Seq(items) => J::Array(items.iter().map(to_json).collect()),

@@ -10,7 +10,10 @@ pub enum Ty {
     Str,
     /// A string from a fixed set.
     Enum(&'static [&'static str]),
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     /// Prometheus duration such as `15s`, `1h30m`.
     Duration,
@@ -52,11 +55,21 @@ impl Section {
 }
 
 const fn opt(name: &'static str, ty: Ty, doc: &'static str) -> Field {
-    Field { name, ty, required: false, doc }
+    Field {
+        name,
+        ty,
+        required: false,
+        doc,
+    }
 }
 
 const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
-    Field { name, ty, required: true, doc }
+    Field {
+        name,
+        ty,
+        required: true,
+        doc,
+    }
 }
 
 const PORT: Ty = Ty::Int { min: 1, max: 65535 };
@@ -64,9 +77,25 @@ const PORT: Ty = Ty::Int { min: 1, max: 65535 };
 macro_rules! service_fields {
     ($image:literal, $port:literal) => {
         [
-            opt("image", Ty::Str, concat!("Container image. Default: ", $image, ".")),
-            opt("port", PORT, concat!("Host port the service is published on. Default: ", $port, ".")),
-            opt("bind", Ty::Str, "Host address the port is bound to. Default: the top-level `bind` (127.0.0.1)."),
+            opt(
+                "image",
+                Ty::Str,
+                concat!("Container image. Default: ", $image, "."),
+            ),
+            opt(
+                "port",
+                PORT,
+                concat!(
+                    "Host port the service is published on. Default: ",
+                    $port,
+                    "."
+                ),
+            ),
+            opt(
+                "bind",
+                Ty::Str,
+                "Host address the port is bound to. Default: the top-level `bind` (127.0.0.1).",
+            ),
         ]
     };
 }
@@ -148,7 +177,11 @@ pub static ETCD_DISCOVERY: Section = Section {
 pub static DISCOVERY: Section = Section {
     what: "`discovery`",
     doc: "Automatic discovery of scrape targets.",
-    fields: &[opt("etcd", Ty::Obj(&ETCD_DISCOVERY), "etcd service discovery (needs the `etcd` service).")],
+    fields: &[opt(
+        "etcd",
+        Ty::Obj(&ETCD_DISCOVERY),
+        "etcd service discovery (needs the `etcd` service).",
+    )],
 };
 
 pub static EMAIL: Section = Section {
@@ -174,7 +207,14 @@ pub static WEBHOOK: Section = Section {
     doc: "Alertmanager's webhook payload POSTed to a URL.",
     fields: &[
         req("url", Ty::Str, "The URL to POST to."),
-        opt("max_alerts", Ty::Int { min: 0, max: 100_000 }, "At most this many alerts per message; 0 = all."),
+        opt(
+            "max_alerts",
+            Ty::Int {
+                min: 0,
+                max: 100_000,
+            },
+            "At most this many alerts per message; 0 = all.",
+        ),
     ],
 };
 
@@ -195,8 +235,16 @@ pub static CHANNEL: Section = Section {
     what: "a channel",
     doc: "Where alerts go: a name and exactly one of email, dingtalk, webhook, slack.",
     fields: &[
-        req("name", Ty::Str, "Unique name; alerts refer to it in `notify`."),
-        opt("send_resolved", Ty::Bool, "Also notify when the alert resolves. Default: true."),
+        req(
+            "name",
+            Ty::Str,
+            "Unique name; alerts refer to it in `notify`.",
+        ),
+        opt(
+            "send_resolved",
+            Ty::Bool,
+            "Also notify when the alert resolves. Default: true.",
+        ),
         opt("email", Ty::Obj(&EMAIL), "Send by email."),
         opt("dingtalk", Ty::Obj(&DINGTALK), "Send to a DingTalk robot."),
         opt("webhook", Ty::Obj(&WEBHOOK), "POST to a webhook."),
@@ -208,11 +256,23 @@ pub static SMTP: Section = Section {
     what: "`smtp`",
     doc: "The mail server email channels use.",
     fields: &[
-        req("host", Ty::Str, "`host:port` of the SMTP server (465 = implicit TLS, 587 = STARTTLS)."),
+        req(
+            "host",
+            Ty::Str,
+            "`host:port` of the SMTP server (465 = implicit TLS, 587 = STARTTLS).",
+        ),
         req("from", Ty::Str, "Sender address."),
         opt("user", Ty::Str, "Login user."),
-        opt("password", Ty::Str, "Login password; use ${SMTP_PASSWORD} rather than writing it here."),
-        opt("require_tls", Ty::Bool, "Require STARTTLS on non-465 ports. Default: true."),
+        opt(
+            "password",
+            Ty::Str,
+            "Login password; use ${SMTP_PASSWORD} rather than writing it here.",
+        ),
+        opt(
+            "require_tls",
+            Ty::Bool,
+            "Require STARTTLS on non-465 ports. Default: true.",
+        ),
     ],
 };
 
@@ -233,14 +293,34 @@ pub static ALERT: Section = Section {
     what: "an alert",
     doc: "A Prometheus alerting rule: it fires for every series its expression returns.",
     fields: &[
-        req("name", Ty::Str, "Alert name (the `alertname` label). Unique; letters, digits and `_`."),
+        req(
+            "name",
+            Ty::Str,
+            "Alert name (the `alertname` label). Unique; letters, digits and `_`.",
+        ),
         req("expr", Ty::Str, "PromQL expression."),
-        opt("for", Ty::Duration, "How long the expression must hold before the alert fires. Default: 0s."),
-        opt("severity", Ty::Str, "The `severity` label. Default: warning."),
-        opt("summary", Ty::Str, "Summary annotation; `{{ $labels.x }}` and `{{ $value }}` are expanded."),
+        opt(
+            "for",
+            Ty::Duration,
+            "How long the expression must hold before the alert fires. Default: 0s.",
+        ),
+        opt(
+            "severity",
+            Ty::Str,
+            "The `severity` label. Default: warning.",
+        ),
+        opt(
+            "summary",
+            Ty::Str,
+            "Summary annotation; `{{ $labels.x }}` and `{{ $value }}` are expanded.",
+        ),
         opt("description", Ty::Str, "Description annotation."),
         opt("labels", Ty::StrMap, "Extra labels."),
-        opt("notify", Ty::StrList, "Channel names. Default: alerting.notify (every channel)."),
+        opt(
+            "notify",
+            Ty::StrList,
+            "Channel names. Default: alerting.notify (every channel).",
+        ),
     ],
 };
 
@@ -249,15 +329,43 @@ pub static DATASOURCE: Section = Section {
     doc: "An extra Grafana datasource.",
     fields: &[
         req("name", Ty::Str, "Display name, unique."),
-        req("type", Ty::Str, "Grafana plugin id: influxdb, loki, jaeger, zipkin, elasticsearch, ..."),
-        req("url", Ty::Str, "URL as Grafana (inside the stack's network) reaches it."),
-        opt("uid", Ty::Str, "Stable uid dashboards refer to. Default: derived from the name."),
+        req(
+            "type",
+            Ty::Str,
+            "Grafana plugin id: influxdb, loki, jaeger, zipkin, elasticsearch, ...",
+        ),
+        req(
+            "url",
+            Ty::Str,
+            "URL as Grafana (inside the stack's network) reaches it.",
+        ),
+        opt(
+            "uid",
+            Ty::Str,
+            "Stable uid dashboards refer to. Default: derived from the name.",
+        ),
         opt("access", Ty::Enum(&["proxy", "direct"]), "Default: proxy."),
-        opt("database", Ty::Str, "Database name (InfluxDB 1.x, SQL datasources)."),
+        opt(
+            "database",
+            Ty::Str,
+            "Database name (InfluxDB 1.x, SQL datasources).",
+        ),
         opt("user", Ty::Str, "Login user."),
-        opt("password", Ty::Str, "Login password (stored encrypted by Grafana)."),
-        opt("default", Ty::Bool, "Make this the default datasource instead of Prometheus."),
-        opt("json_data", Ty::AnyMap, "Type-specific settings, passed to Grafana as jsonData."),
+        opt(
+            "password",
+            Ty::Str,
+            "Login password (stored encrypted by Grafana).",
+        ),
+        opt(
+            "default",
+            Ty::Bool,
+            "Make this the default datasource instead of Prometheus.",
+        ),
+        opt(
+            "json_data",
+            Ty::AnyMap,
+            "Type-specific settings, passed to Grafana as jsonData.",
+        ),
     ],
 };
 
@@ -266,7 +374,11 @@ pub static DASHBOARD: Section = Section {
     doc: "A bundled dashboard by name (`- go-runtime`), or a mapping.",
     fields: &[
         opt("bundled", Ty::Str, "Name of a bundled dashboard."),
-        opt("file", Ty::Str, "Path of a dashboard JSON file, relative to the manifest."),
+        opt(
+            "file",
+            Ty::Str,
+            "Path of a dashboard JSON file, relative to the manifest.",
+        ),
         opt("folder", Ty::Str, "Grafana folder. Default: General."),
     ],
 };
@@ -299,8 +411,14 @@ pub fn json_schema(bundled_dashboards: &[&str]) -> Value {
     let mut schema = section_schema(&MANIFEST, bundled_dashboards);
     let obj = schema.as_object_mut().expect("a section is an object");
     let mut head = Map::new();
-    head.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
-    head.insert("$id".into(), json!("https://monstack.dev/schema/monstack-v1.json"));
+    head.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    head.insert(
+        "$id".into(),
+        json!("https://monstack.dev/schema/monstack-v1.json"),
+    );
     head.insert("title".into(), json!("monstack.yaml"));
     head.extend(std::mem::take(obj));
     Value::Object(head)
@@ -315,7 +433,12 @@ fn section_schema(section: &Section, bundled: &[&str]) -> Value {
         }
         properties.insert(field.name.into(), schema);
     }
-    let required: Vec<&str> = section.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let required: Vec<&str> = section
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     let mut schema = json!({
         "type": "object",
         "description": section.doc,
@@ -339,13 +462,17 @@ fn type_schema(ty: &Ty, bundled: &[&str]) -> Value {
             {"type": "integer", "minimum": min, "maximum": max},
             {"type": "string", "pattern": INTERPOLATED},
         ]}),
-        Ty::Bool => json!({"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": INTERPOLATED}]}),
+        Ty::Bool => {
+            json!({"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": INTERPOLATED}]})
+        }
         Ty::Duration => json!({
             "type": "string",
             "pattern": r"^(([0-9]+(y|w|d|h|m|s|ms))+|.*\$\{.*\}.*)$",
         }),
         Ty::StrList => json!({"type": "array", "items": {"type": "string"}}),
-        Ty::StrMap => json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}),
+        Ty::StrMap => {
+            json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})
+        }
         Ty::AnyMap => json!({"type": "object"}),
         Ty::Obj(section) => section_schema(section, bundled),
         Ty::List(section) => json!({"type": "array", "items": section_schema(section, bundled)}),

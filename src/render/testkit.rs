@@ -6,7 +6,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::model::*;
 
 fn service(image: &str, port: u16) -> Service {
-    Service { image: image.into(), bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port }
+    Service {
+        image: image.into(),
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+    }
 }
 
 fn d(text: &str) -> Duration {
@@ -82,12 +86,16 @@ pub fn full() -> Stack {
             honor_labels: false,
         },
     ];
-    stack.discovery.etcd = Some(EtcdDiscovery { prefix: "/service/".into() });
+    stack.discovery.etcd = Some(EtcdDiscovery {
+        prefix: "/service/".into(),
+    });
     stack.channels = vec![
         Channel {
             name: "ops-mail".into(),
             send_resolved: true,
-            kind: ChannelKind::Email { to: vec!["ops@example.com".into(), "oncall@example.com".into()] },
+            kind: ChannelKind::Email {
+                to: vec!["ops@example.com".into(), "oncall@example.com".into()],
+            },
         },
         Channel {
             name: "ops-ding".into(),
@@ -103,7 +111,10 @@ pub fn full() -> Stack {
         Channel {
             name: "hook".into(),
             send_resolved: true,
-            kind: ChannelKind::Webhook { url: "http://alert-sink:8080/hook".into(), max_alerts: 0 },
+            kind: ChannelKind::Webhook {
+                url: "http://alert-sink:8080/hook".into(),
+                max_alerts: 0,
+            },
         },
         Channel {
             name: "chat".into(),
