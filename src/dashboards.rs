@@ -151,8 +151,9 @@ pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, P
             }
         }
     }
-    dashboard.remove("__inputs");
-    dashboard.remove("__requires");
+    // shift_remove keeps the remaining keys in their order (remove would swap the last in).
+    dashboard.shift_remove("__inputs");
+    dashboard.shift_remove("__requires");
 
     for value in dashboard.values_mut() {
         substitute(value, &inputs);

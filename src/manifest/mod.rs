@@ -803,7 +803,9 @@ fn read_smtp(r: &mut Reader, node: &Node) -> Option<Smtp> {
     }
     let username = r.opt_string(&obj, "user").filter(|s| !s.is_empty());
     let password = r.opt_string(&obj, "password").filter(|s| !s.is_empty());
-    let require_tls = r.opt_bool(&obj, "require_tls", true);
+    // Port 465 is implicit TLS (the connection is encrypted from the start and offers no
+    // STARTTLS); everywhere else STARTTLS is required unless the manifest says otherwise.
+    let require_tls = r.opt_bool(&obj, "require_tls", !smarthost.ends_with(":465"));
     Some(Smtp {
         smarthost,
         from,

@@ -271,7 +271,7 @@ pub static SMTP: Section = Section {
         opt(
             "require_tls",
             Ty::Bool,
-            "Require STARTTLS on non-465 ports. Default: true.",
+            "Require STARTTLS. Default: true, except on port 465 (implicit TLS).",
         ),
     ],
 };

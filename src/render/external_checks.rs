@@ -42,12 +42,23 @@ fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
 
-fn stacks() -> [(&'static str, Stack); 3] {
-    [
-        ("minimal", testkit::minimal()),
-        ("full", testkit::full()),
-        ("full_grafana_engine", testkit::full_grafana_engine()),
-    ]
+/// The hand-built stacks and every manifest fixture, loaded through the real loader.
+fn stacks() -> Vec<(String, Stack)> {
+    let mut stacks = vec![
+        ("minimal".to_string(), testkit::minimal()),
+        ("full".to_string(), testkit::full()),
+        (
+            "full_grafana_engine".to_string(),
+            testkit::full_grafana_engine(),
+        ),
+    ];
+    for name in super::fixture_tests::FIXTURES {
+        stacks.push((
+            format!("fixture {name}"),
+            super::fixture_tests::load_fixture(name),
+        ));
+    }
+    stacks
 }
 
 /// Renders the stack into a fresh directory, as `monstack render` would.
@@ -85,7 +96,7 @@ fn promtool_accepts_prometheus_config_and_targets() {
     for (name, stack) in stacks() {
         let (dir, _) = render_into_tempdir(&stack);
         let config = dir.path().join(super::prometheus::CONFIG_PATH);
-        check(&promtool, &["check", "config"], &config, name);
+        check(&promtool, &["check", "config"], &config, &name);
     }
 }
 
@@ -106,7 +117,7 @@ fn promtool_accepts_rule_files() {
                 &promtool,
                 &["check", "rules"],
                 &dir.path().join(&file.path),
-                name,
+                &name,
             );
             checked += 1;
         }
@@ -127,7 +138,7 @@ fn amtool_accepts_alertmanager_config() {
         let (dir, _) = render_into_tempdir(&stack);
         let config = dir.path().join(super::alertmanager::CONFIG_PATH);
         if stack.alertmanager.is_some() {
-            check(&amtool, &["check-config"], &config, name);
+            check(&amtool, &["check-config"], &config, &name);
             checked += 1;
         } else {
             assert!(

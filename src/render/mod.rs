@@ -12,6 +12,8 @@ pub mod rules;
 #[cfg(test)]
 mod external_checks;
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 pub mod testkit;
 
 use crate::model::Stack;
