@@ -23,6 +23,8 @@ pub enum Ty {
     /// Any mapping, passed through (Grafana `jsonData`).
     AnyMap,
     Obj(&'static Section),
+    /// An optional service: its mapping, or `true`/`false`, or nothing (`etcd:` = enabled).
+    Toggle(&'static Section),
     List(&'static Section),
     /// `- go-runtime` or `- {file: ..., folder: ...}`.
     DashboardList(&'static Section),
@@ -392,9 +394,9 @@ pub static MANIFEST: Section = Section {
         opt("bind", Ty::Str, "Host address every published port is bound to. Default: 127.0.0.1 (this machine only)."),
         opt("prometheus", Ty::Obj(&PROMETHEUS), "Prometheus settings."),
         opt("grafana", Ty::Obj(&GRAFANA), "Grafana settings."),
-        opt("etcd", Ty::Obj(&ETCD), "etcd service; present = enabled."),
-        opt("alertmanager", Ty::Obj(&ALERTMANAGER), "Alertmanager service; present = enabled."),
-        opt("pushgateway", Ty::Obj(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
+        opt("etcd", Ty::Toggle(&ETCD), "etcd service; present = enabled."),
+        opt("alertmanager", Ty::Toggle(&ALERTMANAGER), "Alertmanager service; present = enabled."),
+        opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
         opt("targets", Ty::List(&JOB), "Scrape jobs."),
         opt("discovery", Ty::Obj(&DISCOVERY), "Service discovery."),
         opt("channels", Ty::List(&CHANNEL), "Where alerts are delivered."),
@@ -475,6 +477,10 @@ fn type_schema(ty: &Ty, bundled: &[&str]) -> Value {
         }
         Ty::AnyMap => json!({"type": "object"}),
         Ty::Obj(section) => section_schema(section, bundled),
+        Ty::Toggle(section) => json!({"anyOf": [
+            section_schema(section, bundled),
+            {"type": ["boolean", "null"]},
+        ]}),
         Ty::List(section) => json!({"type": "array", "items": section_schema(section, bundled)}),
         Ty::DashboardList(section) => json!({"type": "array", "items": {"anyOf": [
             {"enum": bundled, "description": "A bundled dashboard."},
