@@ -1,5 +1,5 @@
 //! Writing files safely: atomically (temp file in the same directory, then rename) and with
-//! mode 0600 for files that hold secrets.
+//! modes that keep secrets away from other users of the machine.
 
 use std::fs;
 use std::io::Write;
@@ -9,9 +9,26 @@ use anyhow::Context;
 
 use crate::render::Tree;
 
+/// Mode of ordinary generated files.
+pub const MODE_PUBLIC: u32 = 0o644;
+/// Mode of rendered files holding secrets: the owner and the owning group only. Containers
+/// that read them get that group as a supplementary group, whatever user their image runs as;
+/// nobody else on the machine can read them.
+pub const MODE_SECRET: u32 = 0o640;
+/// Mode of files only monstack itself reads (the Grafana admin password).
+pub const MODE_PRIVATE: u32 = 0o600;
+
+pub fn mode_for(secret: bool) -> u32 {
+    if secret {
+        MODE_SECRET
+    } else {
+        MODE_PUBLIC
+    }
+}
+
 /// Writes `contents` to `path` atomically. The temp file starts with `.` and ends in `.tmp`, so
 /// Prometheus' file_sd globs (`*.json`) never see a half-written file.
-pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -22,7 +39,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Resul
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(if secret { 0o600 } else { 0o644 });
+            options.mode(mode);
         }
         let mut file = options
             .open(&tmp)
@@ -35,7 +52,6 @@ pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Resul
         {
             // The mode given to open() is filtered by the umask; set it exactly.
             use std::os::unix::fs::PermissionsExt;
-            let mode = if secret { 0o600 } else { 0o644 };
             fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
                 .with_context(|| format!("setting permissions of {}", tmp.display()))?;
         }
@@ -84,7 +100,7 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
             .unwrap_or(false)
             && mode_matches(&path, file.secret);
         if !unchanged {
-            write_atomic(&path, &file.contents, file.secret)?;
+            write_atomic(&path, &file.contents, mode_for(file.secret))?;
             report.written.push(file.path.clone());
         }
     }
@@ -124,7 +140,7 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result
 #[cfg(unix)]
 fn mode_matches(path: &Path, secret: bool) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let want = if secret { 0o600 } else { 0o644 };
+    let want = mode_for(secret);
     fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o777 == want)
         .unwrap_or(false)
@@ -144,8 +160,8 @@ mod tests {
     fn secret_files_are_private_and_others_readable() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        write_atomic(&dir.path().join("a/secret.yml"), b"pw", true).unwrap();
-        write_atomic(&dir.path().join("a/plain.yml"), b"x", false).unwrap();
+        write_atomic(&dir.path().join("a/secret.yml"), b"pw", MODE_SECRET).unwrap();
+        write_atomic(&dir.path().join("a/plain.yml"), b"x", MODE_PUBLIC).unwrap();
         let mode = |p: &str| {
             fs::metadata(dir.path().join(p))
                 .unwrap()
@@ -153,7 +169,7 @@ mod tests {
                 .mode()
                 & 0o777
         };
-        assert_eq!(mode("a/secret.yml"), 0o600);
+        assert_eq!(mode("a/secret.yml"), 0o640);
         assert_eq!(mode("a/plain.yml"), 0o644);
         // No temp files are left behind.
         assert_eq!(fs::read_dir(dir.path().join("a")).unwrap().count(), 2);

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod containers;
 pub mod dashboards;
 pub mod error;
 pub mod fsutil;

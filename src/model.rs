@@ -69,6 +69,8 @@ pub struct Prometheus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grafana {
+    /// `grafana: false` leaves Grafana out (when one runs elsewhere); on by default.
+    pub enabled: bool,
     pub service: Service,
     pub admin_user: String,
     /// `None`: generated on first `up` and kept in `.monstack/secrets/`.

@@ -182,10 +182,10 @@ fn files_holding_secrets_are_private() {
             .mode()
             & 0o777
     };
-    assert_eq!(mode(".monstack/alertmanager/alertmanager.yml"), 0o600);
+    assert_eq!(mode(".monstack/alertmanager/alertmanager.yml"), 0o640);
     assert_eq!(
         mode(".monstack/grafana/provisioning/alerting/monstack.yaml"),
-        0o600
+        0o640
     );
     assert_eq!(mode(".monstack/prometheus/prometheus.yml"), 0o644);
     assert!(project

@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
             Lang::Go
         }
     };
-    fsutil::write_atomic(file, starter(lang).as_bytes(), false)?;
+    fsutil::write_atomic(file, starter(lang).as_bytes(), crate::fsutil::MODE_PUBLIC)?;
     crate::commands::write_schema(&dir.join(crate::commands::render::OUT_DIR))
         .context("writing the manifest's JSON Schema")?;
     ctx.printer.status(

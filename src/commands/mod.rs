@@ -143,11 +143,11 @@ pub fn write_schema(out: &Path) -> anyhow::Result<()> {
     crate::fsutil::write_atomic(
         &out.join(crate::fsutil::SCHEMA_FILE),
         text.as_bytes(),
-        false,
+        crate::fsutil::MODE_PUBLIC,
     )?;
     crate::fsutil::write_atomic(
         &out.join(".gitignore"),
         crate::render::GITIGNORE.as_bytes(),
-        false,
+        crate::fsutil::MODE_PUBLIC,
     )
 }

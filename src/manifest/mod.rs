@@ -242,6 +242,19 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
         let pos = m.key_pos("channels").unwrap_or(m.pos());
         r.error(pos, "channels need Alertmanager to deliver alerts, and the `alertmanager` service is not enabled", Some("add `alertmanager: {}`, or set `alerting: {engine: grafana}` to let Grafana deliver them".into()));
     }
+    if grafana.as_ref().is_some_and(|g| !g.enabled) {
+        let needs: [(&str, bool); 3] = [
+            ("dashboards", m.has("dashboards")),
+            ("datasources", m.has("datasources")),
+            ("alerting", alerting.engine == AlertEngine::Grafana),
+        ];
+        for (key, used) in needs {
+            if used {
+                let pos = m.key_pos(key).unwrap_or(m.pos());
+                r.error(pos, format!("`{key}` needs Grafana, which is disabled (`grafana: false`)"), Some("remove this section, or enable Grafana".into()));
+            }
+        }
+    }
     let datasources = m
         .get("datasources")
         .map(|n| read_datasources(r, n, alertmanager.is_some()))
@@ -444,9 +457,14 @@ fn read_grafana(
     bind: IpAddr,
     ports: &mut PortTable,
 ) -> Option<Grafana> {
+    let toggle = node.and_then(reader::scalar_text);
+    if toggle == Some("false") {
+        let service = Service { image: GRAFANA_IMAGE.into(), bind, port: 3000 };
+        return Some(Grafana { enabled: false, service, admin_user: "admin".into(), admin_password: None });
+    }
     let obj = match node {
-        Some(node) => Some(r.object(node, &spec::GRAFANA)?),
-        None => None,
+        Some(node) if toggle != Some("true") => Some(r.object(node, &spec::GRAFANA)?),
+        _ => None,
     };
     let service = read_service(r, obj.as_ref(), GRAFANA, GRAFANA_IMAGE, 3000, bind, ports);
     let admin_user = obj
@@ -465,6 +483,7 @@ fn read_grafana(
         Some(password)
     });
     Some(Grafana {
+        enabled: true,
         service,
         admin_user,
         admin_password,

@@ -393,7 +393,7 @@ pub static MANIFEST: Section = Section {
         opt("project", Ty::Str, "Project name, used in container and network names. Default: the directory's name."),
         opt("bind", Ty::Str, "Host address every published port is bound to. Default: 127.0.0.1 (this machine only)."),
         opt("prometheus", Ty::Obj(&PROMETHEUS), "Prometheus settings."),
-        opt("grafana", Ty::Obj(&GRAFANA), "Grafana settings."),
+        opt("grafana", Ty::Toggle(&GRAFANA), "Grafana settings; `false` leaves Grafana out (when you run one elsewhere)."),
         opt("etcd", Ty::Toggle(&ETCD), "etcd service; present = enabled."),
         opt("alertmanager", Ty::Toggle(&ALERTMANAGER), "Alertmanager service; present = enabled."),
         opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),

@@ -45,6 +45,9 @@ const SCHEDULER_TICK_SECS: u64 = 10;
 const EXPRESSION_DATASOURCE_UID: &str = "__expr__";
 
 pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
+    if !stack.grafana.enabled {
+        return Ok(Vec::new());
+    }
     let mut files = vec![datasources(stack)?];
     files.extend(dashboards(stack)?);
     files.extend(alerting(stack)?);

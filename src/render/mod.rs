@@ -23,7 +23,7 @@ use crate::model::Stack;
 pub struct RenderedFile {
     pub path: String,
     pub contents: Vec<u8>,
-    /// Holds a secret (passwords, webhook tokens): written with mode 0600.
+    /// Holds a secret (passwords, webhook tokens): written with mode 0640 (see `fsutil`).
     pub secret: bool,
 }
 

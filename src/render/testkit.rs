@@ -32,6 +32,7 @@ pub fn minimal() -> Stack {
             external_labels: BTreeMap::new(),
         },
         grafana: Grafana {
+            enabled: true,
             service: service("grafana/grafana:12.1.1", 3000),
             admin_user: "admin".into(),
             admin_password: None,
