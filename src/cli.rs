@@ -66,6 +66,49 @@ pub enum Command {
     Validate,
     /// Write every generated file into .monstack/ next to the manifest.
     Render,
+    /// Start or update the stack: render, reconcile the containers, wait until all are ready.
+    ///
+    /// Runs detached (a monitoring stack outlives the terminal). A second `up` with nothing
+    /// changed does nothing; a changed configuration file is reloaded, a changed container
+    /// setting recreates only that container.
+    ///
+    /// Example: monstack up --timeout 120
+    Up {
+        /// Detached: the default and only mode (accepted for docker compose habits).
+        #[arg(short, long)]
+        detach: bool,
+        /// When to pull images.
+        #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+        pull: PullPolicy,
+        /// Seconds to wait for every service to be ready.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Remove the stack's containers and network; data volumes stay unless --volumes.
+    Down {
+        /// Also remove the data volumes (Prometheus, Grafana, etcd, Alertmanager data).
+        #[arg(short, long)]
+        volumes: bool,
+    },
+    /// Show each service's container, health, image and URL, and Prometheus' targets.
+    Status {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the services' logs, prefixed by service name.
+    ///
+    /// Example: monstack logs prometheus -f --tail 50
+    Logs {
+        /// Services to show (default: all).
+        services: Vec<String>,
+        /// Keep following new output.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines from the end of each log (default: all).
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
     /// Print the JSON Schema of monstack.yaml (for editors).
     Schema,
     /// Print shell completions.
@@ -76,6 +119,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    /// Pull images that are not on this machine.
+    Missing,
+    /// Pull every image, even when present.
+    Always,
+    /// Never pull; fail when an image is missing.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,9 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// Ctrl-C: what was done stays done; the next run converges.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// Everything else: I/O, the environment, bugs.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -30,6 +33,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Manifest(_) | Error::Usage { .. } => 2,
+            Error::Interrupted(_) => 130,
             Error::Other(_) => 1,
         }
     }

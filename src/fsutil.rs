@@ -79,6 +79,9 @@ pub fn is_kept(relative: &str) -> bool {
         || relative == SCHEMA_FILE
 }
 
+/// What `up` last applied (config hashes after reloads), next to the rendered files.
+pub const STATE_FILE: &str = "state.json";
+
 /// The JSON Schema of the manifest, written next to the rendered files for editors.
 pub const SCHEMA_FILE: &str = "monstack.schema.json";
 

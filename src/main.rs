@@ -6,7 +6,19 @@ fn main() -> ExitCode {
     let cli = monstack::cli::Cli::parse();
     monstack::logging::init(cli.verbose);
     let printer = monstack::output::Printer::new(cli.quiet, cli.color);
-    match monstack::commands::run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            printer.error(&monstack::error::Error::Other(anyhow::anyhow!(
+                "starting the async runtime: {e}"
+            )));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(monstack::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             printer.error(&error);

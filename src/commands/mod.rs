@@ -1,8 +1,12 @@
 //! One file per subcommand, glue only. This module turns the parsed command line into work and
 //! holds what several commands share: finding and loading the manifest.
 
+mod down;
 mod init;
-mod render;
+mod logs;
+pub mod render;
+mod status;
+mod up;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +32,7 @@ pub struct Context {
     pub printer: Printer,
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+pub async fn run(cli: Cli) -> Result<()> {
     let printer = Printer::new(cli.quiet, cli.color);
     let ctx = Context {
         file_explicit: cli.file.is_some(),
@@ -41,6 +45,34 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init { lang, force } => init::run(&ctx, lang, force),
         Command::Validate => validate::run(&ctx),
         Command::Render => render::run(&ctx),
+        Command::Up {
+            detach: _,
+            pull,
+            timeout,
+        } => {
+            let options = up::Options {
+                pull,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            interruptible(
+                up::run(&ctx, options),
+                "the stack may be partly updated; run `monstack up` again to finish",
+            )
+            .await
+        }
+        Command::Down { volumes } => down::run(&ctx, volumes).await,
+        Command::Status { json } => status::run(&ctx, json).await,
+        Command::Logs {
+            services,
+            follow,
+            tail,
+        } => interruptible(logs::run(&ctx, &services, follow, tail), "")
+            .await
+            .or_else(|e| match e {
+                // Ctrl-C is how `logs -f` ends.
+                Error::Interrupted(_) => Ok(()),
+                other => Err(other),
+            }),
         Command::Schema => {
             let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
             let text = serde_json::to_string_pretty(&schema).context("printing the schema")?;
@@ -57,6 +89,51 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `work` until it ends or Ctrl-C arrives; Ctrl-C becomes [`Error::Interrupted`].
+async fn interruptible(
+    work: impl std::future::Future<Output = Result<()>>,
+    what: &str,
+) -> Result<()> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(what.to_string())),
+    }
+}
+
+/// The project name for commands that must work even when the manifest is broken or gone
+/// (`down`, `logs`): the manifest's when it loads, else its `project:` key, else the directory.
+pub fn project_name(ctx: &Context) -> Result<String> {
+    match load_quiet(ctx) {
+        Ok(stack) => Ok(stack.project),
+        Err(_) => {
+            let root = manifest_dir(&ctx.file)?;
+            let from_key = std::fs::read_to_string(&ctx.file).ok().and_then(|text| {
+                let node = crate::yaml::parse(&text).ok()?;
+                match node.value {
+                    crate::yaml::Value::Map(entries) => entries
+                        .iter()
+                        .find(|(k, _)| crate::manifest::reader::scalar_text(k) == Some("project"))
+                        .and_then(|(_, v)| {
+                            crate::manifest::reader::scalar_text(v).map(str::to_string)
+                        }),
+                    _ => None,
+                }
+            });
+            Ok(from_key.unwrap_or_else(|| manifest::project_from_dir(&root)))
+        }
+    }
+}
+
+/// [`load`] without the "using the built-in starter" note.
+fn load_quiet(ctx: &Context) -> Result<Stack> {
+    let quiet = Context {
+        file: ctx.file.clone(),
+        file_explicit: ctx.file_explicit,
+        printer: Printer::new(true, crate::output::ColorChoice::Never),
+    };
+    load(&quiet)
 }
 
 /// The starter manifest for a language.

@@ -1,0 +1,141 @@
+//! `monstack status`: each service's container, health, image and URL, plus Prometheus'
+//! targets per job when Prometheus is up.
+
+use serde::Serialize;
+
+use crate::api;
+use crate::commands::render::OUT_DIR;
+use crate::commands::{load, Context};
+use crate::containers::{self, HostContext};
+use crate::docker::Engine;
+use crate::error::Result;
+use crate::render;
+
+#[derive(Debug, Serialize)]
+struct ServiceStatus {
+    service: String,
+    container: String,
+    /// Engine state: running, exited, ... or `missing`.
+    state: String,
+    /// `ready`, `not ready`, or `-` when not running.
+    health: String,
+    image: String,
+    published: String,
+    url: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    project: String,
+    services: Vec<ServiceStatus>,
+    /// Containers of the project that the manifest no longer has.
+    orphans: Vec<String>,
+    targets: Option<Vec<api::JobSummary>>,
+}
+
+pub async fn run(ctx: &Context, json: bool) -> Result<()> {
+    let stack = load(ctx)?;
+    let tree = render::render(&stack)?;
+    let out_dir = stack.root.join(OUT_DIR);
+    let host = HostContext {
+        out_dir: &out_dir,
+        secret_gid: 0,
+        grafana_admin_password: "",
+    };
+    let specs = containers::desired(&stack, &tree, &host);
+    let engine = Engine::connect().await?;
+    let observed = engine.project_containers(&stack.project).await?;
+    let client = api::http_client()?;
+
+    let mut services = Vec::new();
+    for spec in &specs {
+        let container = observed.iter().find(|o| o.service == spec.service);
+        let state = container.map_or("missing".to_string(), |c| c.state.clone());
+        let health = match container {
+            Some(c) if c.running => match api::is_ready(&client, spec.service, &spec.url()).await {
+                Ok(true) => "ready",
+                _ => "not ready",
+            },
+            _ => "-",
+        };
+        services.push(ServiceStatus {
+            service: spec.service.to_string(),
+            container: spec.name.clone(),
+            state,
+            health: health.to_string(),
+            image: spec.image.clone(),
+            published: format!("{}:{}", spec.port.host_ip, spec.port.host_port),
+            url: spec.url(),
+        });
+    }
+    let orphans = observed
+        .iter()
+        .filter(|o| !specs.iter().any(|s| s.service == o.service))
+        .map(|o| o.name.clone())
+        .collect();
+    let prometheus_ready = services
+        .iter()
+        .any(|s| s.service == "prometheus" && s.health == "ready");
+    let targets = if prometheus_ready {
+        let prometheus = api::Prometheus::new(&client, specs[0].url());
+        prometheus.targets().await.ok().map(|t| api::summarize(&t))
+    } else {
+        None
+    };
+    let report = Report {
+        project: stack.project.clone(),
+        services,
+        orphans,
+        targets,
+    };
+
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
+        ctx.printer.result(&text, true);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = report
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.service.clone(),
+                s.state.clone(),
+                s.health.clone(),
+                s.image.clone(),
+                s.published.clone(),
+                s.url.clone(),
+            ]
+        })
+        .collect();
+    ctx.printer.table(
+        &["SERVICE", "STATE", "HEALTH", "IMAGE", "PUBLISHED", "URL"],
+        &rows,
+    );
+    for orphan in &report.orphans {
+        ctx.printer.warn(&format!(
+            "{orphan} belongs to the project but not to the manifest; `monstack up` removes it"
+        ));
+    }
+    match &report.targets {
+        Some(jobs) => {
+            ctx.printer.result("", false);
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.job.clone(),
+                        j.up.to_string(),
+                        j.down.to_string(),
+                        j.unknown.to_string(),
+                    ]
+                })
+                .collect();
+            ctx.printer.table(&["JOB", "UP", "DOWN", "UNKNOWN"], &rows);
+        }
+        None => ctx
+            .printer
+            .note("Prometheus is not ready: no target summary"),
+    }
+    Ok(())
+}

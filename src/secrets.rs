@@ -1,0 +1,133 @@
+//! Secrets monstack keeps itself: the Grafana admin password in
+//! `.monstack/secrets/grafana-admin-password` (mode 0600, only monstack reads it).
+//!
+//! The file always holds the password Grafana currently has: generated on first `up` when the
+//! manifest gives none, or the manifest's once it has been applied. Grafana reads its password
+//! from the environment only on its very first start, so a later change in the manifest is
+//! applied through its API with the stored one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::fsutil;
+
+pub const GRAFANA_PASSWORD_FILE: &str = "secrets/grafana-admin-password";
+const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrafanaPassword {
+    /// What Grafana should have after this `up`.
+    pub desired: String,
+    /// What Grafana has now, as far as monstack knows (`None`: never started by monstack).
+    pub stored: Option<String>,
+    /// `desired` was generated now (print it once).
+    pub generated: bool,
+}
+
+impl GrafanaPassword {
+    pub fn needs_change(&self) -> bool {
+        self.stored
+            .as_deref()
+            .is_some_and(|stored| stored != self.desired)
+    }
+}
+
+pub fn password_path(out_dir: &Path) -> PathBuf {
+    out_dir.join(GRAFANA_PASSWORD_FILE)
+}
+
+/// Works out the admin password for this run from the manifest and the stored file.
+pub fn grafana_password(
+    out_dir: &Path,
+    from_manifest: Option<&str>,
+) -> anyhow::Result<GrafanaPassword> {
+    let path = password_path(out_dir);
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim_end_matches(['\n', '\r']).to_string()).filter(|s| !s.is_empty()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(match (from_manifest, &stored) {
+        (Some(password), _) => GrafanaPassword {
+            desired: password.to_string(),
+            stored,
+            generated: false,
+        },
+        (None, Some(existing)) => GrafanaPassword {
+            desired: existing.clone(),
+            stored,
+            generated: false,
+        },
+        (None, None) => GrafanaPassword {
+            desired: generate(24)?,
+            stored,
+            generated: true,
+        },
+    })
+}
+
+/// Records the password Grafana now has.
+pub fn store_grafana_password(out_dir: &Path, password: &str) -> anyhow::Result<()> {
+    fsutil::write_atomic(
+        &password_path(out_dir),
+        format!("{password}\n").as_bytes(),
+        fsutil::MODE_PRIVATE,
+    )
+}
+
+/// `len` characters from an alphabet without look-alikes (no 0/O, 1/l/I), from the OS RNG.
+pub fn generate(len: usize) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf)
+            .map_err(|e| anyhow::anyhow!("reading the system's random generator: {e}"))?;
+        // Rejection sampling keeps the choice uniform.
+        let limit = 256 - 256 % ALPHABET.len();
+        for b in buf {
+            if (b as usize) < limit && out.len() < len {
+                out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_and_different() {
+        let a = generate(24).unwrap();
+        let b = generate(24).unwrap();
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
+    }
+
+    #[test]
+    fn the_manifest_wins_the_stored_one_is_reused_and_a_new_one_is_generated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = grafana_password(dir.path(), None).unwrap();
+        assert!(first.generated && first.stored.is_none() && !first.needs_change());
+        store_grafana_password(dir.path(), &first.desired).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(password_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let again = grafana_password(dir.path(), None).unwrap();
+        assert_eq!(again.desired, first.desired);
+        assert!(!again.generated && !again.needs_change());
+        let changed = grafana_password(dir.path(), Some("a-new-password")).unwrap();
+        assert!(changed.needs_change());
+        assert_eq!(changed.stored.as_deref(), Some(first.desired.as_str()));
+    }
+}
