@@ -4,6 +4,7 @@
 //! Data flows one way: manifest -> validated model -> rendered files -> (later) plan ->
 //! Docker/HTTP -> health. Everything up to the rendered files is pure.
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod containers;
@@ -15,4 +16,6 @@ pub mod manifest;
 pub mod model;
 pub mod output;
 pub mod render;
+#[cfg(test)]
+pub mod testsupport;
 pub mod yaml;
