@@ -53,6 +53,8 @@ pub struct State {
     pub status: String,
     pub exit_code: Option<i64>,
     pub restarting: bool,
+    /// How often the engine restarted it (restart policy) since it was created.
+    pub restart_count: i64,
 }
 
 /// One published port of some container on the machine, for "port taken by" messages.
@@ -339,12 +341,14 @@ impl Engine {
     pub async fn state(&self, name: &str) -> anyhow::Result<Option<State>> {
         match self.docker.inspect_container(name, None).await {
             Ok(info) => {
+                let restart_count = info.restart_count.unwrap_or(0);
                 let s = info.state.unwrap_or_default();
                 Ok(Some(State {
                     running: s.running.unwrap_or(false),
                     status: s.status.map(|st| st.to_string()).unwrap_or_default(),
                     exit_code: s.exit_code,
                     restarting: s.restarting.unwrap_or(false),
+                    restart_count,
                 }))
             }
             Err(e) if is_status(&e, 404) => Ok(None),

@@ -9,13 +9,16 @@ pub mod cli;
 pub mod commands;
 pub mod containers;
 pub mod dashboards;
+pub mod docker;
 pub mod error;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod render;
+pub mod secrets;
 #[cfg(test)]
 pub mod testsupport;
 pub mod yaml;

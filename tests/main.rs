@@ -3,4 +3,6 @@
 mod support;
 
 mod cli;
+mod images;
 mod malformed;
+mod up;

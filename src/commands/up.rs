@@ -472,6 +472,10 @@ async fn wait_one(
 ) -> std::result::Result<(), String> {
     let url = spec.url();
     let deadline = started + timeout;
+    let restarts_before = match engine.state(&spec.name).await {
+        Ok(Some(state)) => state.restart_count,
+        _ => 0,
+    };
     let mut last_state_check = Instant::now() - Duration::from_secs(5);
     loop {
         if let Ok(true) = api::is_ready(client, spec.service, &url).await {
@@ -486,6 +490,14 @@ async fn wait_one(
                     return Err(format!(
                         "the container {} (exit code {})",
                         state.status,
+                        state.exit_code.unwrap_or(-1)
+                    ));
+                }
+                // The restart policy brings a crashing service back again and again: a
+                // container that restarted while we wait for it is not going to get ready.
+                Ok(Some(state)) if state.restarting || state.restart_count > restarts_before => {
+                    return Err(format!(
+                        "the container keeps exiting (exit code {}) and restarting",
                         state.exit_code.unwrap_or(-1)
                     ));
                 }

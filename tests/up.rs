@@ -1,0 +1,327 @@
+//! `monstack up`, `down`, `status`, `logs` against the real Docker Engine, with images built
+//! here from Debian's binaries (Grafana cannot be obtained: these stacks run `grafana: false`;
+//! its container spec and API calls have their own unit and wiremock tests).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use monstack::docker::Engine;
+
+use crate::support::images::{free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages};
+use crate::support::{Project, Run};
+
+struct Ports {
+    prometheus: u16,
+    etcd: u16,
+    alertmanager: u16,
+    pushgateway: u16,
+}
+
+impl Ports {
+    fn new() -> Ports {
+        Ports { prometheus: free_port(), etcd: free_port(), alertmanager: free_port(), pushgateway: free_port() }
+    }
+}
+
+fn manifest(project: &str, images: &TestImages, ports: &Ports, extra: &str) -> String {
+    format!(
+        "project: {project}\n\
+         prometheus: {{image: {}, port: {}, scrape_interval: 2s, evaluation_interval: 2s}}\n\
+         grafana: false\n\
+         etcd: {{image: {}, port: {}}}\n\
+         alertmanager: {{image: {}, port: {}}}\n\
+         pushgateway: {{image: {}, port: {}}}\n\
+         {extra}",
+        images.prometheus, ports.prometheus, images.etcd, ports.etcd, images.alertmanager, ports.alertmanager, images.pushgateway, ports.pushgateway
+    )
+}
+
+const ALERT_A: &str = "alerts:\n  - name: StackSelfCheck\n    expr: up{job=\"prometheus\"} == 0\n    for: 1m\n";
+const ALERT_B: &str = "alerts:\n  - name: StackSelfCheckRenamed\n    expr: up{job=\"prometheus\"} == 0\n    for: 1m\n";
+
+async fn images() -> Option<TestImages> {
+    if !require_docker_and_binaries() {
+        return None;
+    }
+    let engine = Engine::connect().await.expect("connecting to Docker");
+    Some(test_images(&engine).await.expect("building the test images"))
+}
+
+/// Container ids by name for a project.
+fn container_ids(project: &str) -> Vec<(String, String)> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--filter", &format!("label=io.monstack.project={project}"), "--format", "{{.Names}} {{.ID}}"])
+        .output()
+        .unwrap();
+    let mut ids: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(n, i)| (n.to_string(), i.to_string())))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn id_of(ids: &[(String, String)], service: &str) -> String {
+    ids.iter().find(|(n, _)| n.ends_with(&format!("-{service}"))).map(|(_, i)| i.clone()).unwrap_or_default()
+}
+
+fn volumes(project: &str) -> Vec<String> {
+    let out = Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("label=io.monstack.project={project}")]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+async fn prometheus_query(port: u16, query: &str, time: Option<f64>) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let mut params = vec![("query".to_string(), query.to_string())];
+    if let Some(t) = time {
+        params.push(("time".to_string(), format!("{t:.3}")));
+    }
+    client
+        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+        .query(&params)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn rule_names(port: u16) -> Vec<String> {
+    let body: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/rules")).await.unwrap().json().await.unwrap();
+    let mut names = Vec::new();
+    for group in body["data"]["groups"].as_array().cloned().unwrap_or_default() {
+        for rule in group["rules"].as_array().cloned().unwrap_or_default() {
+            names.push(rule["name"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    names
+}
+
+/// Waits (not a timing assertion) until `check` holds or the deadline passes.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn up(project: &Project) -> Run {
+    project.run(&["up", "--timeout", "120"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_converges_changes_precisely_and_down_keeps_the_data() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("up-life");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_A}")));
+
+    // Cold up: everything created and ready.
+    let cold = up(&project);
+    cold.success();
+    for service in ["prometheus", "etcd", "alertmanager", "pushgateway"] {
+        assert!(cold.stdout.contains(service), "table lacks {service}:\n{}", cold.stdout);
+    }
+    assert!(cold.stdout.contains(&format!("http://127.0.0.1:{}", ports.prometheus)));
+    let first = container_ids(&name);
+    assert_eq!(first.len(), 4, "{first:?}");
+    // Published on loopback only.
+    let inspect = Command::new("docker").args(["port", &format!("monstack-{name}-prometheus")]).output().unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains(&format!("127.0.0.1:{}", ports.prometheus)));
+
+    // A second up changes nothing.
+    let again = up(&project);
+    again.success();
+    assert!(again.stderr.contains("every service is up to date"), "{}", again.stderr);
+    assert_eq!(container_ids(&name), first);
+
+    // A rules change: Prometheus reloads, no container is replaced, the new rule is live.
+    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}"))).unwrap();
+    let reload = up(&project);
+    reload.success();
+    assert!(reload.stderr.contains("reload   prometheus"), "{}", reload.stderr);
+    assert_eq!(container_ids(&name), first, "a reload must not recreate anything");
+    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheckRenamed"]);
+    let settled = up(&project);
+    settled.success();
+    assert!(settled.stderr.contains("every service is up to date"), "after a reload, nothing is left to do: {}", settled.stderr);
+
+    // Samples written before `down` survive it.
+    let port = ports.prometheus;
+    eventually("Prometheus has scraped itself", || async move {
+        prometheus_query(port, "up{job=\"prometheus\"}", None).await["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+    })
+    .await;
+    let before_down = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+
+    // A container setting (retention) recreates exactly Prometheus.
+    let with_retention = manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}")).replace("scrape_interval: 2s,", "scrape_interval: 2s, retention: 30d,");
+    std::fs::write(project.path().join("monstack.yaml"), &with_retention).unwrap();
+    let recreate = up(&project);
+    recreate.success();
+    let after = container_ids(&name);
+    assert_ne!(id_of(&after, "prometheus"), id_of(&first, "prometheus"));
+    for service in ["etcd", "alertmanager", "pushgateway"] {
+        assert_eq!(id_of(&after, service), id_of(&first, service), "{service} must be kept");
+    }
+
+    // Removing a service from the manifest removes its container.
+    std::fs::write(project.path().join("monstack.yaml"), with_retention.replace(&format!("pushgateway: {{image: {}, port: {}}}\n", images.pushgateway, ports.pushgateway), "").replace("  - job: pg\n    targets: [\"pushgateway:9091\"]\n", "  - job: pg\n    targets: []\n")).unwrap();
+    up(&project).success();
+    assert!(id_of(&container_ids(&name), "pushgateway").is_empty());
+
+    // status shows every service ready and the target summary.
+    let status = project.run(&["status", "--json"]);
+    status.success();
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    for service in report["services"].as_array().unwrap() {
+        assert_eq!(service["health"], "ready", "{service}");
+    }
+    assert!(report["targets"].as_array().unwrap().iter().any(|j| j["job"] == "prometheus" && j["up"] == 1), "{report}");
+
+    // logs: prefixed by service name.
+    let logs = project.run(&["logs", "prometheus", "--tail", "5"]);
+    logs.success();
+    assert!(logs.stdout.lines().all(|l| l.starts_with("prometheus | ")), "{}", logs.stdout);
+    assert!(!logs.stdout.is_empty());
+
+    // down keeps the data; a new up still has the old samples.
+    project.run(&["down"]).success();
+    assert!(container_ids(&name).is_empty());
+    assert_eq!(volumes(&name).len(), 3, "prometheus, etcd and alertmanager data stay");
+    up(&project).success();
+    let old = prometheus_query(ports.prometheus, "up{job=\"prometheus\"}", Some(before_down)).await;
+    assert!(old["data"]["result"].as_array().is_some_and(|r| !r.is_empty()), "samples from before `down` are gone: {old}");
+
+    project.run(&["down", "--volumes"]).success();
+    assert!(volumes(&name).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_running() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("up-badcfg");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, ALERT_A));
+    up(&project).success();
+    // Balanced, so it passes our own checks; Prometheus' parser refuses it.
+    let bad = ALERT_A.replace("== 0", "> > 0");
+    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, &bad)).unwrap();
+    let run = up(&project);
+    run.code(1);
+    assert!(run.stderr.contains("Prometheus rejected the new configuration"), "{}", run.stderr);
+    assert!(run.stderr.contains("keeps running the previous one"), "{}", run.stderr);
+    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheck"], "the old rules must still be loaded");
+    // Not remembered as applied: fixing it reloads again.
+    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, ALERT_B)).unwrap();
+    up(&project).success();
+    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheckRenamed"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_before_any_change_leave_the_stack_as_it_was() {
+    let Some(images) = images().await else { return };
+
+    // Daemon unreachable.
+    let project = Project::new().manifest("project: nodaemon\ngrafana: false\n").env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let run = project.run(&["up"]);
+    run.code(1);
+    assert!(run.stderr.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+
+    // An image that cannot be pulled: nothing is created.
+    let name = unique_project("up-nopull");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let text = manifest(&name, &images, &ports, "").replace(&images.etcd, "monstack-test/no-such-image:0");
+    let project = Project::new().manifest(&text);
+    let run = project.run(&["up"]);
+    run.code(1);
+    assert!(run.stderr.contains("pulling monstack-test/no-such-image:0"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert!(container_ids(&name).is_empty(), "nothing may be created");
+    assert!(!project.exists(".monstack/prometheus/prometheus.yml"), "nothing may be written");
+
+    // A port taken by another program: named, exit 2, nothing created.
+    let name = unique_project("up-port");
+    let _guard2 = ProjectGuard::new(&name);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut ports = Ports::new();
+    ports.alertmanager = taken.local_addr().unwrap().port();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, ""));
+    let run = project.run(&["up"]);
+    run.code(2);
+    assert!(run.stderr.contains(&format!("port {} for alertmanager is already in use by another program", ports.alertmanager)), "{}", run.stderr);
+    assert!(container_ids(&name).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_exits_during_start_fails_with_its_logs() {
+    let Some(images) = images().await else { return };
+    let engine = Engine::connect().await.unwrap();
+    // An image whose /bin/prometheus is really the Pushgateway: it refuses Prometheus' flags.
+    let crash = format!("monstack-test/crash:{}", images.pushgateway.rsplit(':').next().unwrap());
+    if !engine.image_exists(&crash).await.unwrap() {
+        let binary = std::fs::read("/usr/bin/prometheus-pushgateway").unwrap();
+        let mut context = tar::Builder::new(Vec::new());
+        let dockerfile = format!("FROM {}\nCOPY prometheus /bin/prometheus\n", images.pushgateway);
+        for (path, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("prometheus", &binary[..], 0o755)] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(mode);
+            header.set_cksum();
+            context.append_data(&mut header, path, data).unwrap();
+        }
+        engine.build_image(context.into_inner().unwrap(), &crash, &mut |_| {}).await.unwrap();
+    }
+    let name = unique_project("up-crash");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, "").replace(&images.prometheus, &crash));
+    let run = project.run(&["up", "--timeout", "60"]);
+    run.code(1);
+    // Exited, or already brought back by the restart policy: either way with its exit code.
+    assert!(run.stderr.contains("not ready: prometheus (the container"), "{}", run.stderr);
+    assert!(run.stderr.contains("(exit code 1)"), "{}", run.stderr);
+    assert!(run.stderr.contains("log lines of monstack-"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown long flag"), "the service's own complaint is shown: {}", run.stderr);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_in_the_middle_of_up_and_the_next_up_converges() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("up-sigint");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, ""));
+    let child = Command::new(env!("CARGO_BIN_EXE_monstack"))
+        .args(["up", "--timeout", "120"])
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt once at least one container exists, while others are being made or waited on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while container_ids(&name).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("run `monstack up` again"), "{stderr}");
+    let run = up(&project);
+    run.success();
+    assert_eq!(container_ids(&name).len(), 4);
+}
