@@ -25,7 +25,13 @@ pub const LABEL_CONFIG_HASH: &str = "io.monstack.config-hash";
 pub const LABEL_VERSION: &str = "io.monstack.version";
 
 /// Services in the order they are listed, planned and shown.
-pub const SERVICES: [&str; 5] = [model::PROMETHEUS, model::GRAFANA, model::ETCD, model::ALERTMANAGER, model::PUSHGATEWAY];
+pub const SERVICES: [&str; 5] = [
+    model::PROMETHEUS,
+    model::GRAFANA,
+    model::ETCD,
+    model::ALERTMANAGER,
+    model::PUSHGATEWAY,
+];
 
 pub fn network_name(project: &str) -> String {
     format!("monstack-{project}")
@@ -117,7 +123,10 @@ impl ContainerSpec {
             (LABEL_SERVICE.to_string(), self.service.to_string()),
             (LABEL_SPEC_HASH.to_string(), self.spec_hash.clone()),
             (LABEL_CONFIG_HASH.to_string(), self.config_hash.clone()),
-            (LABEL_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            (
+                LABEL_VERSION.to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
         ])
     }
 
@@ -163,7 +172,11 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         env_unhashed: Vec::new(),
         group_add: Vec::new(),
         mounts: Vec::new(),
-        port: PublishedPort { host_ip: svc.bind, host_port: svc.port, container_port },
+        port: PublishedPort {
+            host_ip: svc.bind,
+            host_port: svc.port,
+            container_port,
+        },
         network: network.clone(),
         alias: service.to_string(),
         // Lets Prometheus scrape services on the host and Alertmanager reach webhooks there.
@@ -179,7 +192,11 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         target: target.to_string(),
         read_only: false,
     };
-    let bind = |sub: &str, target: &str| Mount { source: MountSource::Bind(dir(sub)), target: target.to_string(), read_only: true };
+    let bind = |sub: &str, target: &str| Mount {
+        source: MountSource::Bind(dir(sub)),
+        target: target.to_string(),
+        read_only: true,
+    };
     let files_under = |prefix: &str, except: Option<&str>| -> Vec<String> {
         tree.files
             .iter()
@@ -199,12 +216,20 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         format!("--storage.tsdb.retention.time={}", p.retention),
         "--web.enable-lifecycle".into(),
         "--web.listen-address=:9090".into(),
-        format!("--web.external-url={}/", host_url(p.service.bind, p.service.port)),
+        format!(
+            "--web.external-url={}/",
+            host_url(p.service.bind, p.service.port)
+        ),
     ];
     if let Some(size) = &p.retention_size {
-        prometheus.cmd.push(format!("--storage.tsdb.retention.size={size}"));
+        prometheus
+            .cmd
+            .push(format!("--storage.tsdb.retention.size={size}"));
     }
-    prometheus.mounts = vec![bind("prometheus", "/etc/prometheus"), volume(model::PROMETHEUS, "/prometheus")];
+    prometheus.mounts = vec![
+        bind("prometheus", "/etc/prometheus"),
+        volume(model::PROMETHEUS, "/prometheus"),
+    ];
     prometheus.reload = Reload::Prometheus;
     // Target files are picked up by file_sd without a reload: not part of the config hash.
     prometheus.config_files = files_under("prometheus/", Some("prometheus/targets/"));
@@ -218,8 +243,14 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             ("GF_AUTH_ANONYMOUS_ENABLED".into(), "false".into()),
             ("GF_USERS_ALLOW_SIGN_UP".into(), "false".into()),
             ("GF_ANALYTICS_REPORTING_ENABLED".into(), "false".into()),
-            ("GF_PATHS_PROVISIONING".into(), "/etc/grafana/provisioning".into()),
-            ("GF_SERVER_ROOT_URL".into(), format!("{}/", host_url(g.service.bind, g.service.port))),
+            (
+                "GF_PATHS_PROVISIONING".into(),
+                "/etc/grafana/provisioning".into(),
+            ),
+            (
+                "GF_SERVER_ROOT_URL".into(),
+                format!("{}/", host_url(g.service.bind, g.service.port)),
+            ),
         ];
         if let Some(smtp) = &stack.smtp {
             env.push(("GF_SMTP_ENABLED".into(), "true".into()));
@@ -231,12 +262,19 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             if let Some(password) = &smtp.password {
                 env.push(("GF_SMTP_PASSWORD".into(), password.clone()));
             }
-            let policy = if smtp.require_tls { "MandatoryStartTLS" } else { "OpportunisticStartTLS" };
+            let policy = if smtp.require_tls {
+                "MandatoryStartTLS"
+            } else {
+                "OpportunisticStartTLS"
+            };
             env.push(("GF_SMTP_STARTTLS_POLICY".into(), policy.into()));
         }
         env.sort();
         grafana.env = env;
-        grafana.env_unhashed = vec![("GF_SECURITY_ADMIN_PASSWORD".into(), host.grafana_admin_password.to_string())];
+        grafana.env_unhashed = vec![(
+            "GF_SECURITY_ADMIN_PASSWORD".into(),
+            host.grafana_admin_password.to_string(),
+        )];
         grafana.group_add = vec![host.secret_gid.to_string()];
         grafana.mounts = vec![
             bind("grafana/provisioning", "/etc/grafana/provisioning"),
@@ -276,7 +314,10 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             "--cluster.listen-address=".into(),
         ];
         am.group_add = vec![host.secret_gid.to_string()];
-        am.mounts = vec![bind("alertmanager", "/etc/alertmanager"), volume(model::ALERTMANAGER, "/alertmanager")];
+        am.mounts = vec![
+            bind("alertmanager", "/etc/alertmanager"),
+            volume(model::ALERTMANAGER, "/alertmanager"),
+        ];
         am.reload = Reload::Alertmanager;
         am.config_files = files_under("alertmanager/", None);
         specs.push(am);
@@ -326,7 +367,11 @@ mod tests {
 
     fn specs(stack: &Stack) -> Vec<ContainerSpec> {
         let tree = render(stack).unwrap();
-        let host = HostContext { out_dir: Path::new("/p/.monstack"), secret_gid: 1000, grafana_admin_password: "pw-123456789" };
+        let host = HostContext {
+            out_dir: Path::new("/p/.monstack"),
+            secret_gid: 1000,
+            grafana_admin_password: "pw-123456789",
+        };
         desired(stack, &tree, &host)
     }
 
@@ -338,14 +383,31 @@ mod tests {
     fn every_enabled_service_gets_a_container_named_after_the_project() {
         let full = specs(&testkit::full());
         let names: Vec<&str> = full.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["monstack-shop-prometheus", "monstack-shop-grafana", "monstack-shop-etcd", "monstack-shop-alertmanager", "monstack-shop-pushgateway"]);
+        assert_eq!(
+            names,
+            [
+                "monstack-shop-prometheus",
+                "monstack-shop-grafana",
+                "monstack-shop-etcd",
+                "monstack-shop-alertmanager",
+                "monstack-shop-pushgateway"
+            ]
+        );
         let minimal = specs(&testkit::minimal());
-        assert_eq!(minimal.iter().map(|s| s.service).collect::<Vec<_>>(), ["prometheus", "grafana"]);
+        assert_eq!(
+            minimal.iter().map(|s| s.service).collect::<Vec<_>>(),
+            ["prometheus", "grafana"]
+        );
         for spec in &full {
             assert_eq!(spec.network, "monstack-shop");
             assert_eq!(spec.alias, spec.service);
             assert_eq!(spec.extra_hosts, ["host.docker.internal:host-gateway"]);
-            assert_eq!(spec.port.host_ip.to_string(), "127.0.0.1", "{} must bind to loopback by default", spec.service);
+            assert_eq!(
+                spec.port.host_ip.to_string(),
+                "127.0.0.1",
+                "{} must bind to loopback by default",
+                spec.service
+            );
         }
     }
 
@@ -354,11 +416,30 @@ mod tests {
         let all = specs(&testkit::full());
         let p = find(&all, "prometheus");
         assert!(p.cmd.contains(&"--web.enable-lifecycle".to_string()));
-        assert!(p.cmd.contains(&"--storage.tsdb.retention.time=2w1d".to_string()));
-        assert_eq!(p.mounts[0], Mount { source: MountSource::Bind("/p/.monstack/prometheus".into()), target: "/etc/prometheus".into(), read_only: true });
-        assert_eq!(p.mounts[1].source, MountSource::Volume("monstack-shop-prometheus-data".into()));
-        assert!(p.config_files.contains(&"prometheus/prometheus.yml".to_string()));
-        assert!(p.config_files.iter().all(|f| !f.starts_with("prometheus/targets/")), "target files need no reload");
+        assert!(p
+            .cmd
+            .contains(&"--storage.tsdb.retention.time=2w1d".to_string()));
+        assert_eq!(
+            p.mounts[0],
+            Mount {
+                source: MountSource::Bind("/p/.monstack/prometheus".into()),
+                target: "/etc/prometheus".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            p.mounts[1].source,
+            MountSource::Volume("monstack-shop-prometheus-data".into())
+        );
+        assert!(p
+            .config_files
+            .contains(&"prometheus/prometheus.yml".to_string()));
+        assert!(
+            p.config_files
+                .iter()
+                .all(|f| !f.starts_with("prometheus/targets/")),
+            "target files need no reload"
+        );
     }
 
     #[test]
@@ -368,14 +449,31 @@ mod tests {
         let env: BTreeMap<_, _> = g.env.iter().cloned().collect();
         assert_eq!(env["GF_AUTH_ANONYMOUS_ENABLED"], "false");
         assert_eq!(env["GF_SECURITY_ADMIN_USER"], "admin");
-        assert!(!env.contains_key("GF_SECURITY_ADMIN_PASSWORD"), "the password is not hashed");
-        assert_eq!(g.env_unhashed, [("GF_SECURITY_ADMIN_PASSWORD".to_string(), "pw-123456789".to_string())]);
+        assert!(
+            !env.contains_key("GF_SECURITY_ADMIN_PASSWORD"),
+            "the password is not hashed"
+        );
+        assert_eq!(
+            g.env_unhashed,
+            [(
+                "GF_SECURITY_ADMIN_PASSWORD".to_string(),
+                "pw-123456789".to_string()
+            )]
+        );
         assert_eq!(env["GF_SMTP_HOST"], "smtp.example.com:465");
         assert_eq!(g.group_add, ["1000"]);
         let mut stack = testkit::full();
         let before = g.spec_hash.clone();
         let tree = render(&stack).unwrap();
-        let other = desired(&stack, &tree, &HostContext { out_dir: Path::new("/p/.monstack"), secret_gid: 1000, grafana_admin_password: "another-password" });
+        let other = desired(
+            &stack,
+            &tree,
+            &HostContext {
+                out_dir: Path::new("/p/.monstack"),
+                secret_gid: 1000,
+                grafana_admin_password: "another-password",
+            },
+        );
         assert_eq!(find(&other, "grafana").spec_hash, before);
         stack.grafana.admin_user = "root".into();
         assert_ne!(find(&specs(&stack), "grafana").spec_hash, before);
@@ -392,15 +490,26 @@ mod tests {
         let (b, a) = (find(&before, "prometheus"), find(&after, "prometheus"));
         assert_eq!(b.spec_hash, a.spec_hash);
         assert_ne!(b.config_hash, a.config_hash);
-        assert_eq!(find(&before, "etcd").config_hash, find(&after, "etcd").config_hash);
+        assert_eq!(
+            find(&before, "etcd").config_hash,
+            find(&after, "etcd").config_hash
+        );
         // A new target only changes a file_sd file: nothing changes for the container.
         let mut targets = stack.clone();
-        targets.jobs[0].targets.push("host.docker.internal:9999".into());
-        assert_eq!(find(&specs(&targets), "prometheus").config_hash, b.config_hash);
+        targets.jobs[0]
+            .targets
+            .push("host.docker.internal:9999".into());
+        assert_eq!(
+            find(&specs(&targets), "prometheus").config_hash,
+            b.config_hash
+        );
         // Retention is a flag: the container must be recreated.
         let mut retention = stack.clone();
         retention.prometheus.retention = crate::model::Duration::from_secs(86_400);
-        assert_ne!(find(&specs(&retention), "prometheus").spec_hash, b.spec_hash);
+        assert_ne!(
+            find(&specs(&retention), "prometheus").spec_hash,
+            b.spec_hash
+        );
     }
 
     #[test]
@@ -415,8 +524,14 @@ mod tests {
 
     #[test]
     fn unspecified_bind_addresses_are_reached_over_loopback() {
-        assert_eq!(host_url("0.0.0.0".parse().unwrap(), 9090), "http://127.0.0.1:9090");
-        assert_eq!(host_url("10.1.2.3".parse().unwrap(), 3000), "http://10.1.2.3:3000");
+        assert_eq!(
+            host_url("0.0.0.0".parse().unwrap(), 9090),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            host_url("10.1.2.3".parse().unwrap(), 3000),
+            "http://10.1.2.3:3000"
+        );
         assert_eq!(host_url("::".parse().unwrap(), 3000), "http://[::1]:3000");
     }
 }

@@ -251,7 +251,11 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
         for (key, used) in needs {
             if used {
                 let pos = m.key_pos(key).unwrap_or(m.pos());
-                r.error(pos, format!("`{key}` needs Grafana, which is disabled (`grafana: false`)"), Some("remove this section, or enable Grafana".into()));
+                r.error(
+                    pos,
+                    format!("`{key}` needs Grafana, which is disabled (`grafana: false`)"),
+                    Some("remove this section, or enable Grafana".into()),
+                );
             }
         }
     }
@@ -459,8 +463,17 @@ fn read_grafana(
 ) -> Option<Grafana> {
     let toggle = node.and_then(reader::scalar_text);
     if toggle == Some("false") {
-        let service = Service { image: GRAFANA_IMAGE.into(), bind, port: 3000 };
-        return Some(Grafana { enabled: false, service, admin_user: "admin".into(), admin_password: None });
+        let service = Service {
+            image: GRAFANA_IMAGE.into(),
+            bind,
+            port: 3000,
+        };
+        return Some(Grafana {
+            enabled: false,
+            service,
+            admin_user: "admin".into(),
+            admin_password: None,
+        });
     }
     let obj = match node {
         Some(node) if toggle != Some("true") => Some(r.object(node, &spec::GRAFANA)?),
