@@ -1,5 +1,7 @@
 //! A small builder for "run monstack in a fresh project directory, expect this".
 
+pub mod images;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
