@@ -107,6 +107,7 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
             report.written.push(file.path.clone());
         }
     }
+    set_dir_modes(out)?;
     let mut existing = Vec::new();
     list_files(out, "", &mut existing)?;
     for relative in existing {
@@ -117,6 +118,29 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
         }
     }
     Ok(report)
+}
+
+/// Directories get explicit modes, whatever the umask: the containers' users (65534, 472) must
+/// be able to enter them to read the mounted files. `secrets/` is for monstack alone.
+fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if dir.file_name().is_some_and(|n| n == "secrets") {
+            0o700
+        } else {
+            0o755
+        };
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting permissions of {}", dir.display()))?;
+        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                set_dir_modes(&entry.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
@@ -214,5 +238,25 @@ mod tests {
             dir.path().join("secrets/grafana-admin-password").exists(),
             "secrets are kept"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_enterable_by_container_users_whatever_the_umask() {
+        use crate::render::{RenderedFile, Tree};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".monstack");
+        fs::create_dir_all(out.join("prometheus")).unwrap();
+        fs::set_permissions(out.join("prometheus"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::create_dir_all(out.join("secrets")).unwrap();
+        let tree = Tree {
+            files: vec![RenderedFile::new("prometheus/prometheus.yml", "x")],
+            dirs: vec![],
+        };
+        write_tree(&out, &tree).unwrap();
+        let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("prometheus"), 0o755);
+        assert_eq!(mode("secrets"), 0o700);
     }
 }

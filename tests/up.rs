@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use monstack::docker::Engine;
 
-use crate::support::images::{free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages};
+use crate::support::images::{
+    free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
+};
 use crate::support::{Project, Run};
 
 struct Ports {
@@ -19,7 +21,12 @@ struct Ports {
 
 impl Ports {
     fn new() -> Ports {
-        Ports { prometheus: free_port(), etcd: free_port(), alertmanager: free_port(), pushgateway: free_port() }
+        Ports {
+            prometheus: free_port(),
+            etcd: free_port(),
+            alertmanager: free_port(),
+            pushgateway: free_port(),
+        }
     }
 }
 
@@ -32,11 +39,19 @@ fn manifest(project: &str, images: &TestImages, ports: &Ports, extra: &str) -> S
          alertmanager: {{image: {}, port: {}}}\n\
          pushgateway: {{image: {}, port: {}}}\n\
          {extra}",
-        images.prometheus, ports.prometheus, images.etcd, ports.etcd, images.alertmanager, ports.alertmanager, images.pushgateway, ports.pushgateway
+        images.prometheus,
+        ports.prometheus,
+        images.etcd,
+        ports.etcd,
+        images.alertmanager,
+        ports.alertmanager,
+        images.pushgateway,
+        ports.pushgateway
     )
 }
 
-const ALERT_A: &str = "alerts:\n  - name: StackSelfCheck\n    expr: up{job=\"prometheus\"} == 0\n    for: 1m\n";
+const ALERT_A: &str =
+    "alerts:\n  - name: StackSelfCheck\n    expr: up{job=\"prometheus\"} == 0\n    for: 1m\n";
 const ALERT_B: &str = "alerts:\n  - name: StackSelfCheckRenamed\n    expr: up{job=\"prometheus\"} == 0\n    for: 1m\n";
 
 async fn images() -> Option<TestImages> {
@@ -44,30 +59,59 @@ async fn images() -> Option<TestImages> {
         return None;
     }
     let engine = Engine::connect().await.expect("connecting to Docker");
-    Some(test_images(&engine).await.expect("building the test images"))
+    Some(
+        test_images(&engine)
+            .await
+            .expect("building the test images"),
+    )
 }
 
 /// Container ids by name for a project.
 fn container_ids(project: &str) -> Vec<(String, String)> {
     let out = Command::new("docker")
-        .args(["ps", "-a", "--filter", &format!("label=io.monstack.project={project}"), "--format", "{{.Names}} {{.ID}}"])
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.monstack.project={project}"),
+            "--format",
+            "{{.Names}} {{.ID}}",
+        ])
         .output()
         .unwrap();
     let mut ids: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(n, i)| (n.to_string(), i.to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(n, i)| (n.to_string(), i.to_string()))
+        })
         .collect();
     ids.sort();
     ids
 }
 
 fn id_of(ids: &[(String, String)], service: &str) -> String {
-    ids.iter().find(|(n, _)| n.ends_with(&format!("-{service}"))).map(|(_, i)| i.clone()).unwrap_or_default()
+    ids.iter()
+        .find(|(n, _)| n.ends_with(&format!("-{service}")))
+        .map(|(_, i)| i.clone())
+        .unwrap_or_default()
 }
 
 fn volumes(project: &str) -> Vec<String> {
-    let out = Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("label=io.monstack.project={project}")]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = Command::new("docker")
+        .args([
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=io.monstack.project={project}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 async fn prometheus_query(port: u16, query: &str, time: Option<f64>) -> serde_json::Value {
@@ -88,9 +132,18 @@ async fn prometheus_query(port: u16, query: &str, time: Option<f64>) -> serde_js
 }
 
 async fn rule_names(port: u16) -> Vec<String> {
-    let body: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/rules")).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/rules"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut names = Vec::new();
-    for group in body["data"]["groups"].as_array().cloned().unwrap_or_default() {
+    for group in body["data"]["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         for rule in group["rules"].as_array().cloned().unwrap_or_default() {
             names.push(rule["name"].as_str().unwrap_or_default().to_string());
         }
@@ -99,7 +152,10 @@ async fn rule_names(port: u16) -> Vec<String> {
 }
 
 /// Waits (not a timing assertion) until `check` holds or the deadline passes.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if check().await {
@@ -120,59 +176,135 @@ async fn up_converges_changes_precisely_and_down_keeps_the_data() {
     let name = unique_project("up-life");
     let _guard = ProjectGuard::new(&name);
     let ports = Ports::new();
-    let project = Project::new().manifest(&manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_A}")));
+    let project = Project::new().manifest(&manifest(
+        &name,
+        &images,
+        &ports,
+        &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_A}"),
+    ));
 
     // Cold up: everything created and ready.
     let cold = up(&project);
     cold.success();
     for service in ["prometheus", "etcd", "alertmanager", "pushgateway"] {
-        assert!(cold.stdout.contains(service), "table lacks {service}:\n{}", cold.stdout);
+        assert!(
+            cold.stdout.contains(service),
+            "table lacks {service}:\n{}",
+            cold.stdout
+        );
     }
-    assert!(cold.stdout.contains(&format!("http://127.0.0.1:{}", ports.prometheus)));
+    assert!(cold
+        .stdout
+        .contains(&format!("http://127.0.0.1:{}", ports.prometheus)));
     let first = container_ids(&name);
     assert_eq!(first.len(), 4, "{first:?}");
     // Published on loopback only.
-    let inspect = Command::new("docker").args(["port", &format!("monstack-{name}-prometheus")]).output().unwrap();
-    assert!(String::from_utf8_lossy(&inspect.stdout).contains(&format!("127.0.0.1:{}", ports.prometheus)));
+    let inspect = Command::new("docker")
+        .args(["port", &format!("monstack-{name}-prometheus")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout)
+        .contains(&format!("127.0.0.1:{}", ports.prometheus)));
 
     // A second up changes nothing.
     let again = up(&project);
     again.success();
-    assert!(again.stderr.contains("every service is up to date"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("every service is up to date"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(container_ids(&name), first);
 
     // A rules change: Prometheus reloads, no container is replaced, the new rule is live.
-    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}"))).unwrap();
+    std::fs::write(
+        project.path().join("monstack.yaml"),
+        manifest(
+            &name,
+            &images,
+            &ports,
+            &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}"),
+        ),
+    )
+    .unwrap();
     let reload = up(&project);
     reload.success();
-    assert!(reload.stderr.contains("reload   prometheus"), "{}", reload.stderr);
-    assert_eq!(container_ids(&name), first, "a reload must not recreate anything");
-    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheckRenamed"]);
+    assert!(
+        reload.stderr.contains("reload   prometheus"),
+        "{}",
+        reload.stderr
+    );
+    assert_eq!(
+        container_ids(&name),
+        first,
+        "a reload must not recreate anything"
+    );
+    assert_eq!(
+        rule_names(ports.prometheus).await,
+        ["StackSelfCheckRenamed"]
+    );
     let settled = up(&project);
     settled.success();
-    assert!(settled.stderr.contains("every service is up to date"), "after a reload, nothing is left to do: {}", settled.stderr);
+    assert!(
+        settled.stderr.contains("every service is up to date"),
+        "after a reload, nothing is left to do: {}",
+        settled.stderr
+    );
 
     // Samples written before `down` survive it.
     let port = ports.prometheus;
     eventually("Prometheus has scraped itself", || async move {
-        prometheus_query(port, "up{job=\"prometheus\"}", None).await["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+        prometheus_query(port, "up{job=\"prometheus\"}", None).await["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
     })
     .await;
-    let before_down = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let before_down = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
 
     // A container setting (retention) recreates exactly Prometheus.
-    let with_retention = manifest(&name, &images, &ports, &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}")).replace("scrape_interval: 2s,", "scrape_interval: 2s, retention: 30d,");
+    let with_retention = manifest(
+        &name,
+        &images,
+        &ports,
+        &format!("targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]\n{ALERT_B}"),
+    )
+    .replace(
+        "scrape_interval: 2s,",
+        "scrape_interval: 2s, retention: 30d,",
+    );
     std::fs::write(project.path().join("monstack.yaml"), &with_retention).unwrap();
     let recreate = up(&project);
     recreate.success();
     let after = container_ids(&name);
     assert_ne!(id_of(&after, "prometheus"), id_of(&first, "prometheus"));
     for service in ["etcd", "alertmanager", "pushgateway"] {
-        assert_eq!(id_of(&after, service), id_of(&first, service), "{service} must be kept");
+        assert_eq!(
+            id_of(&after, service),
+            id_of(&first, service),
+            "{service} must be kept"
+        );
     }
 
     // Removing a service from the manifest removes its container.
-    std::fs::write(project.path().join("monstack.yaml"), with_retention.replace(&format!("pushgateway: {{image: {}, port: {}}}\n", images.pushgateway, ports.pushgateway), "").replace("  - job: pg\n    targets: [\"pushgateway:9091\"]\n", "  - job: pg\n    targets: []\n")).unwrap();
+    std::fs::write(
+        project.path().join("monstack.yaml"),
+        with_retention
+            .replace(
+                &format!(
+                    "pushgateway: {{image: {}, port: {}}}\n",
+                    images.pushgateway, ports.pushgateway
+                ),
+                "",
+            )
+            .replace(
+                "  - job: pg\n    targets: [\"pushgateway:9091\"]\n",
+                "  - job: pg\n    targets: []\n",
+            ),
+    )
+    .unwrap();
     up(&project).success();
     assert!(id_of(&container_ids(&name), "pushgateway").is_empty());
 
@@ -183,21 +315,46 @@ async fn up_converges_changes_precisely_and_down_keeps_the_data() {
     for service in report["services"].as_array().unwrap() {
         assert_eq!(service["health"], "ready", "{service}");
     }
-    assert!(report["targets"].as_array().unwrap().iter().any(|j| j["job"] == "prometheus" && j["up"] == 1), "{report}");
+    assert!(
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["job"] == "prometheus" && j["up"] == 1),
+        "{report}"
+    );
 
     // logs: prefixed by service name.
     let logs = project.run(&["logs", "prometheus", "--tail", "5"]);
     logs.success();
-    assert!(logs.stdout.lines().all(|l| l.starts_with("prometheus | ")), "{}", logs.stdout);
+    assert!(
+        logs.stdout.lines().all(|l| l.starts_with("prometheus | ")),
+        "{}",
+        logs.stdout
+    );
     assert!(!logs.stdout.is_empty());
 
     // down keeps the data; a new up still has the old samples.
     project.run(&["down"]).success();
     assert!(container_ids(&name).is_empty());
-    assert_eq!(volumes(&name).len(), 3, "prometheus, etcd and alertmanager data stay");
+    assert_eq!(
+        volumes(&name).len(),
+        3,
+        "prometheus, etcd and alertmanager data stay"
+    );
     up(&project).success();
-    let old = prometheus_query(ports.prometheus, "up{job=\"prometheus\"}", Some(before_down)).await;
-    assert!(old["data"]["result"].as_array().is_some_and(|r| !r.is_empty()), "samples from before `down` are gone: {old}");
+    let old = prometheus_query(
+        ports.prometheus,
+        "up{job=\"prometheus\"}",
+        Some(before_down),
+    )
+    .await;
+    assert!(
+        old["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "samples from before `down` are gone: {old}"
+    );
 
     project.run(&["down", "--volumes"]).success();
     assert!(volumes(&name).is_empty());
@@ -213,16 +370,40 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
     up(&project).success();
     // Balanced, so it passes our own checks; Prometheus' parser refuses it.
     let bad = ALERT_A.replace("== 0", "> > 0");
-    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, &bad)).unwrap();
+    std::fs::write(
+        project.path().join("monstack.yaml"),
+        manifest(&name, &images, &ports, &bad),
+    )
+    .unwrap();
     let run = up(&project);
     run.code(1);
-    assert!(run.stderr.contains("Prometheus rejected the new configuration"), "{}", run.stderr);
-    assert!(run.stderr.contains("keeps running the previous one"), "{}", run.stderr);
-    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheck"], "the old rules must still be loaded");
+    assert!(
+        run.stderr
+            .contains("Prometheus rejected the new configuration"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("keeps running the previous one"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rule_names(ports.prometheus).await,
+        ["StackSelfCheck"],
+        "the old rules must still be loaded"
+    );
     // Not remembered as applied: fixing it reloads again.
-    std::fs::write(project.path().join("monstack.yaml"), manifest(&name, &images, &ports, ALERT_B)).unwrap();
+    std::fs::write(
+        project.path().join("monstack.yaml"),
+        manifest(&name, &images, &ports, ALERT_B),
+    )
+    .unwrap();
     up(&project).success();
-    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheckRenamed"]);
+    assert_eq!(
+        rule_names(ports.prometheus).await,
+        ["StackSelfCheckRenamed"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,24 +411,39 @@ async fn faults_before_any_change_leave_the_stack_as_it_was() {
     let Some(images) = images().await else { return };
 
     // Daemon unreachable.
-    let project = Project::new().manifest("project: nodaemon\ngrafana: false\n").env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let project = Project::new()
+        .manifest("project: nodaemon\ngrafana: false\n")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let run = project.run(&["up"]);
     run.code(1);
-    assert!(run.stderr.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("hint:"), "{}", run.stderr);
 
     // An image that cannot be pulled: nothing is created.
     let name = unique_project("up-nopull");
     let _guard = ProjectGuard::new(&name);
     let ports = Ports::new();
-    let text = manifest(&name, &images, &ports, "").replace(&images.etcd, "monstack-test/no-such-image:0");
+    let text =
+        manifest(&name, &images, &ports, "").replace(&images.etcd, "monstack-test/no-such-image:0");
     let project = Project::new().manifest(&text);
     let run = project.run(&["up"]);
     run.code(1);
-    assert!(run.stderr.contains("pulling monstack-test/no-such-image:0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("pulling monstack-test/no-such-image:0"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     assert!(container_ids(&name).is_empty(), "nothing may be created");
-    assert!(!project.exists(".monstack/prometheus/prometheus.yml"), "nothing may be written");
+    assert!(
+        !project.exists(".monstack/prometheus/prometheus.yml"),
+        "nothing may be written"
+    );
 
     // A port taken by another program: named, exit 2, nothing created.
     let name = unique_project("up-port");
@@ -258,7 +454,14 @@ async fn faults_before_any_change_leave_the_stack_as_it_was() {
     let project = Project::new().manifest(&manifest(&name, &images, &ports, ""));
     let run = project.run(&["up"]);
     run.code(2);
-    assert!(run.stderr.contains(&format!("port {} for alertmanager is already in use by another program", ports.alertmanager)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "port {} for alertmanager is already in use by another program",
+            ports.alertmanager
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(container_ids(&name).is_empty());
 }
 
@@ -267,31 +470,56 @@ async fn a_container_that_exits_during_start_fails_with_its_logs() {
     let Some(images) = images().await else { return };
     let engine = Engine::connect().await.unwrap();
     // An image whose /bin/prometheus is really the Pushgateway: it refuses Prometheus' flags.
-    let crash = format!("monstack-test/crash:{}", images.pushgateway.rsplit(':').next().unwrap());
+    let crash = format!(
+        "monstack-test/crash:{}",
+        images.pushgateway.rsplit(':').next().unwrap()
+    );
     if !engine.image_exists(&crash).await.unwrap() {
         let binary = std::fs::read("/usr/bin/prometheus-pushgateway").unwrap();
         let mut context = tar::Builder::new(Vec::new());
-        let dockerfile = format!("FROM {}\nCOPY prometheus /bin/prometheus\n", images.pushgateway);
-        for (path, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("prometheus", &binary[..], 0o755)] {
+        let dockerfile = format!(
+            "FROM {}\nCOPY prometheus /bin/prometheus\n",
+            images.pushgateway
+        );
+        for (path, data, mode) in [
+            ("Dockerfile", dockerfile.as_bytes(), 0o644),
+            ("prometheus", &binary[..], 0o755),
+        ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(mode);
             header.set_cksum();
             context.append_data(&mut header, path, data).unwrap();
         }
-        engine.build_image(context.into_inner().unwrap(), &crash, &mut |_| {}).await.unwrap();
+        engine
+            .build_image(context.into_inner().unwrap(), &crash, &mut |_| {})
+            .await
+            .unwrap();
     }
     let name = unique_project("up-crash");
     let _guard = ProjectGuard::new(&name);
     let ports = Ports::new();
-    let project = Project::new().manifest(&manifest(&name, &images, &ports, "").replace(&images.prometheus, &crash));
+    let project = Project::new()
+        .manifest(&manifest(&name, &images, &ports, "").replace(&images.prometheus, &crash));
     let run = project.run(&["up", "--timeout", "60"]);
     run.code(1);
     // Exited, or already brought back by the restart policy: either way with its exit code.
-    assert!(run.stderr.contains("not ready: prometheus (the container"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not ready: prometheus (the container"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("(exit code 1)"), "{}", run.stderr);
-    assert!(run.stderr.contains("log lines of monstack-"), "{}", run.stderr);
-    assert!(run.stderr.contains("unknown long flag"), "the service's own complaint is shown: {}", run.stderr);
+    assert!(
+        run.stderr.contains("log lines of monstack-"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("unknown long flag"),
+        "the service's own complaint is shown: {}",
+        run.stderr
+    );
 }
 
 #[cfg(unix)]
