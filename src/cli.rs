@@ -20,14 +20,9 @@ use crate::output::ColorChoice;
     after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`."
 )]
 pub struct Cli {
-    /// The manifest to read.
-    #[arg(
-        short = 'f',
-        long = "file",
-        global = true,
-        value_name = "PATH",
-        env = "MONSTACK_FILE"
-    )]
+    /// The manifest to read. Goes before the subcommand, as with docker compose:
+    /// `monstack -f deploy/monstack.yaml up`.
+    #[arg(short = 'f', long = "file", value_name = "PATH", env = "MONSTACK_FILE")]
     pub file: Option<PathBuf>,
 
     /// Print only errors, warnings and requested output.
@@ -86,8 +81,9 @@ pub enum Command {
     },
     /// Remove the stack's containers and network; data volumes stay unless --volumes.
     Down {
-        /// Also remove the data volumes (Prometheus, Grafana, etcd, Alertmanager data).
-        #[arg(short, long)]
+        /// Also remove the data volumes (Prometheus, Grafana, etcd, Alertmanager data). No
+        /// short form: `-v` is `--verbose` everywhere.
+        #[arg(long)]
         volumes: bool,
     },
     /// Show each service's container, health, image and URL, and Prometheus' targets.

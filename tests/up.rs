@@ -308,20 +308,35 @@ async fn up_converges_changes_precisely_and_down_keeps_the_data() {
     up(&project).success();
     assert!(id_of(&container_ids(&name), "pushgateway").is_empty());
 
-    // status shows every service ready and the target summary.
-    let status = project.run(&["status", "--json"]);
-    status.success();
-    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    for service in report["services"].as_array().unwrap() {
-        assert_eq!(service["health"], "ready", "{service}");
-    }
+    // status shows every service ready and, once Prometheus has scraped, the target summary.
+    let path = project.path();
+    eventually("status reports the prometheus job up", || {
+        let path = path.clone();
+        async move {
+            let out = Command::new(env!("CARGO_BIN_EXE_monstack"))
+                .args(["status", "--json"])
+                .current_dir(&path)
+                .output()
+                .unwrap();
+            let Ok(report) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+                return false;
+            };
+            let all_ready = report["services"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["health"] == "ready"));
+            let up = report["targets"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|j| j["job"] == "prometheus" && j["up"] == 1));
+            all_ready && up
+        }
+    })
+    .await;
+    let table = project.run(&["status"]);
+    table.success();
     assert!(
-        report["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|j| j["job"] == "prometheus" && j["up"] == 1),
-        "{report}"
+        table.stdout.contains("SERVICE") && table.stdout.contains("JOB"),
+        "{}",
+        table.stdout
     );
 
     // logs: prefixed by service name.
