@@ -65,7 +65,7 @@ pub async fn probe(client: &Client, url: &str) -> Probe {
 /// The readiness endpoint of each service monstack runs, or `None` for a name it does not know.
 pub fn readiness_path(service: &str) -> Option<&'static str> {
     match service {
-        "prometheus" | "alertmanager" | "pushgateway" => Some("/-/ready"),
+        "prometheus" | "alertmanager" | "pushgateway" | "agent" => Some("/-/ready"),
         "grafana" => Some("/api/health"),
         "etcd" => Some("/health"),
         _ => None,

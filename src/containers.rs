@@ -25,12 +25,13 @@ pub const LABEL_CONFIG_HASH: &str = "io.monstack.config-hash";
 pub const LABEL_VERSION: &str = "io.monstack.version";
 
 /// Services in the order they are listed, planned and shown.
-pub const SERVICES: [&str; 5] = [
+pub const SERVICES: [&str; 6] = [
     model::PROMETHEUS,
     model::GRAFANA,
     model::ETCD,
     model::ALERTMANAGER,
     model::PUSHGATEWAY,
+    model::AGENT,
 ];
 
 pub fn network_name(project: &str) -> String {
@@ -88,6 +89,8 @@ pub struct ContainerSpec {
     pub image: String,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Vec<String>,
+    /// `uid:gid` to run as instead of the image's user (the agent writes files as the host user).
+    pub user: Option<String>,
     /// Sorted by name.
     pub env: Vec<(String, String)>,
     /// Environment that must not force a recreate when it changes (Grafana reads its admin
@@ -155,6 +158,11 @@ pub struct HostContext<'a> {
     pub out_dir: &'a Path,
     pub secret_gid: u32,
     pub grafana_admin_password: &'a str,
+    /// The agent's locally built image; `None` when this executable cannot be one (then the
+    /// user runs `monstack agent` on the host).
+    pub agent_image: Option<&'a str>,
+    /// `uid:gid` of the user running monstack: the agent writes target files as them.
+    pub host_user: (u32, u32),
 }
 
 /// The containers the stack needs, in [`SERVICES`] order, with their hashes computed.
@@ -168,6 +176,7 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         image: svc.image.clone(),
         entrypoint: None,
         cmd: Vec::new(),
+        user: None,
         env: Vec::new(),
         env_unhashed: Vec::new(),
         group_add: Vec::new(),
@@ -221,6 +230,9 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             host_url(p.service.bind, p.service.port)
         ),
     ];
+    if let Some(interval) = p.discovery_reload_interval {
+        prometheus.cmd.push(format!("--scrape.discovery-reload-interval={interval}"));
+    }
     if let Some(size) = &p.retention_size {
         prometheus
             .cmd
@@ -330,6 +342,24 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         specs.push(pg);
     }
 
+    if let (Some(svc), Some(image)) = (&stack.agent, host.agent_image) {
+        let mut agent = base(model::AGENT, svc, model::AGENT_PORT);
+        agent.image = image.to_string();
+        agent.entrypoint = Some(vec![crate::agent_image::BINARY.to_string()]);
+        agent.cmd = vec!["agent".into(), "--listen".into(), format!("0.0.0.0:{}", model::AGENT_PORT)];
+        if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
+            agent.cmd.extend(["--etcd".into(), "http://etcd:2379".into(), "--prefix".into(), discovery.prefix.clone()]);
+            agent.cmd.extend(["--targets-dir".into(), "/targets".into()]);
+            agent.mounts.push(Mount {
+                source: MountSource::Bind(dir(crate::render::prometheus::ETCD_TARGETS_DIR)),
+                target: "/targets".into(),
+                read_only: false,
+            });
+        }
+        agent.user = Some(format!("{}:{}", host.host_user.0, host.host_user.1));
+        specs.push(agent);
+    }
+
     for spec in &mut specs {
         spec.spec_hash = hash_spec(spec);
         spec.config_hash = hash_config(&spec.spec_hash, &spec.config_files, tree);
@@ -371,12 +401,45 @@ mod tests {
             out_dir: Path::new("/p/.monstack"),
             secret_gid: 1000,
             grafana_admin_password: "pw-123456789",
+            agent_image: Some("monstack-agent:test"),
+            host_user: (1000, 1000),
         };
         desired(stack, &tree, &host)
     }
 
     fn find<'a>(specs: &'a [ContainerSpec], service: &str) -> &'a ContainerSpec {
         specs.iter().find(|s| s.service == service).unwrap()
+    }
+
+    #[test]
+    fn the_agent_bridges_etcd_into_the_target_directory_as_the_host_user() {
+        let all = specs(&testkit::full());
+        let agent = find(&all, "agent");
+        assert_eq!(agent.image, "monstack-agent:test");
+        assert_eq!(agent.entrypoint.as_deref(), Some(&["/monstack".to_string()][..]));
+        assert_eq!(
+            agent.cmd,
+            ["agent", "--listen", "0.0.0.0:8060", "--etcd", "http://etcd:2379", "--prefix", "/service/", "--targets-dir", "/targets"]
+        );
+        assert_eq!(
+            agent.mounts,
+            [Mount { source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()), target: "/targets".into(), read_only: false }]
+        );
+        assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+        assert_eq!(agent.port.container_port, 8060);
+        // Without an image (a macOS executable), no agent container: the user runs `monstack agent`.
+        let stack = testkit::full();
+        let tree = render(&stack).unwrap();
+        let host = HostContext {
+            out_dir: Path::new("/p/.monstack"),
+            secret_gid: 0,
+            grafana_admin_password: "x",
+            agent_image: None,
+            host_user: (0, 0),
+        };
+        assert!(desired(&stack, &tree, &host).iter().all(|s| s.service != "agent"));
+        // The pinned Prometheus scrapes new targets after 1s instead of 5s.
+        assert!(find(&all, "prometheus").cmd.contains(&"--scrape.discovery-reload-interval=1s".to_string()));
     }
 
     #[test]
@@ -390,7 +453,8 @@ mod tests {
                 "monstack-shop-grafana",
                 "monstack-shop-etcd",
                 "monstack-shop-alertmanager",
-                "monstack-shop-pushgateway"
+                "monstack-shop-pushgateway",
+                "monstack-shop-agent"
             ]
         );
         let minimal = specs(&testkit::minimal());
@@ -472,6 +536,8 @@ mod tests {
                 out_dir: Path::new("/p/.monstack"),
                 secret_gid: 1000,
                 grafana_admin_password: "another-password",
+                agent_image: Some("monstack-agent:test"),
+                host_user: (1000, 1000),
             },
         );
         assert_eq!(find(&other, "grafana").spec_hash, before);

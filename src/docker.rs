@@ -273,6 +273,7 @@ impl Engine {
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
+            user: spec.user.clone(),
             entrypoint: spec.entrypoint.clone(),
             cmd: Some(spec.cmd.clone()),
             env: Some(env),

@@ -33,6 +33,9 @@ pub struct Stack {
     pub etcd: Option<Service>,
     pub alertmanager: Option<Service>,
     pub pushgateway: Option<Service>,
+    /// The monstack agent (etcd discovery bridge, DingTalk relay): present when the stack needs
+    /// it. Its image is built by `up` from the running executable, so `image` is empty here.
+    pub agent: Option<Service>,
     /// Scrape jobs from `targets:`, in manifest order.
     pub jobs: Vec<ScrapeJob>,
     pub discovery: Discovery,
@@ -65,6 +68,9 @@ pub struct Prometheus {
     pub scrape_timeout: Duration,
     pub evaluation_interval: Duration,
     pub external_labels: BTreeMap<String, String>,
+    /// `--scrape.discovery-reload-interval` (Prometheus >= 2.45): how soon new targets are
+    /// scraped. Set to 1s on the pinned image; `None` leaves Prometheus' default (5s).
+    pub discovery_reload_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

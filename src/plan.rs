@@ -155,6 +155,8 @@ mod tests {
                 out_dir: std::path::Path::new("/p/.monstack"),
                 secret_gid: 0,
                 grafana_admin_password: "x",
+                agent_image: Some("monstack-agent:test"),
+                host_user: (1000, 1000),
             },
         )
     }
@@ -175,7 +177,7 @@ mod tests {
     fn nothing_running_creates_everything() {
         let want = specs(&testkit::full());
         let actions = plan(&want, &[], &BTreeMap::new());
-        assert_eq!(actions.len(), 5);
+        assert_eq!(actions.len(), 6);
         assert!(actions.iter().all(|a| matches!(a, Action::Create { .. })));
     }
 

@@ -62,6 +62,8 @@ async fn every_service_runs_from_the_test_images_as_the_stack_specifies_it() {
         out_dir: &out,
         secret_gid: am_config.gid(),
         grafana_admin_password: "unused-password",
+        agent_image: Some("monstack-agent:test"),
+        host_user: (1000, 1000),
     };
     let specs = containers::desired(&stack, &tree, &host);
     assert_eq!(

@@ -41,6 +41,8 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
         out_dir: &out_dir,
         secret_gid: 0,
         grafana_admin_password: "",
+        agent_image: Some("monstack-agent"),
+        host_user: (0, 0),
     };
     let specs = containers::desired(&stack, &tree, &host);
     let engine = Engine::connect().await?;

@@ -62,10 +62,13 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
     let printer = &ctx.printer;
 
     let password = secrets::grafana_password(&out_dir, stack.grafana.admin_password.as_deref())?;
+    let agent_image = prepare_agent_image(&engine, &stack, printer).await?;
     let host = HostContext {
         out_dir: &out_dir,
         secret_gid: secret_gid(),
         grafana_admin_password: &password.desired,
+        agent_image: agent_image.as_deref(),
+        host_user: host_user(),
     };
     let specs = containers::desired(&stack, &tree, &host);
     let observed = engine.project_containers(&stack.project).await?;
@@ -204,6 +207,48 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The agent's image, built from this executable when missing. `None` when the stack needs no
+/// agent, or when this executable cannot run in a Linux container (then the user is told to
+/// run `monstack agent` on the host).
+async fn prepare_agent_image(engine: &Engine, stack: &Stack, printer: &crate::output::Printer) -> Result<Option<String>> {
+    if stack.agent.is_none() {
+        return Ok(None);
+    }
+    if let Some(reason) = crate::agent_image::unsupported_reason() {
+        printer.note(&format!("{reason}: the agent does not run in the stack; run `monstack agent` on this machine (it reads this manifest)"));
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("finding the monstack executable")?;
+    // A cheap identity of the executable (no need to read it on every `up`).
+    let meta = std::fs::metadata(&exe).with_context(|| format!("reading {}", exe.display()))?;
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let identity = format!("{}:{}:{modified}", exe.display(), meta.len());
+    let tag = crate::agent_image::tag(identity.as_bytes());
+    if !engine.image_exists(&tag).await? {
+        printer.status("Building", &format!("the agent image {tag} from {}", exe.display()));
+        let context = crate::agent_image::build_context(&exe)?;
+        let mut lines = Vec::new();
+        engine
+            .build_image(context, &tag, &mut |line| lines.push(line.to_string()))
+            .await
+            .map_err(|e| anyhow!("{e:#}\n  builder output:\n    {}", lines.join("\n    ")))?;
+    }
+    Ok(Some(tag))
+}
+
+/// `uid:gid` of the user running monstack.
+fn host_user() -> (u32, u32) {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+        unsafe { (libc::geteuid(), libc::getegid()) }
+    }
+    #[cfg(not(unix))]
+    {
+        (0, 0)
+    }
 }
 
 /// The group owning the rendered secret files: ours.
@@ -560,6 +605,8 @@ mod tests {
             out_dir,
             secret_gid: 0,
             grafana_admin_password: "unused",
+            agent_image: Some("monstack-agent:test"),
+            host_user: (1000, 1000),
         };
         let specs = containers::desired(&stack, &tree, &host);
         (stack, specs)

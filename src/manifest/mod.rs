@@ -6,6 +6,7 @@
 //! nothing is returned unless the whole manifest is valid.
 
 pub mod diagnostics;
+pub mod edit;
 pub mod interpolate;
 pub mod reader;
 pub mod spec;
@@ -214,7 +215,13 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
         bind,
         &mut ports,
     );
-    ports.check(r);
+    let agent_obj = match m.get("agent") {
+        Some(node) => r.object(node, &spec::AGENT),
+        None => None,
+    };
+    // Its port takes part in the duplicate check only when the stack needs the agent.
+    let mut agent_ports = PortTable::default();
+    let agent_service = read_service(r, agent_obj.as_ref(), AGENT, "", AGENT_PORT, bind, &mut agent_ports);
 
     let jobs = m
         .get("targets")
@@ -259,6 +266,11 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
             }
         }
     }
+    let needs_agent = discovery.etcd.is_some() || channels.iter().any(|c| matches!(c.kind, ChannelKind::DingTalk { .. }));
+    if needs_agent {
+        ports.entries.extend(agent_ports.entries);
+    }
+    ports.check(r);
     let datasources = m
         .get("datasources")
         .map(|n| read_datasources(r, n, alertmanager.is_some()))
@@ -276,6 +288,7 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
         etcd,
         alertmanager,
         pushgateway,
+        agent: needs_agent.then_some(agent_service),
         jobs,
         discovery,
         channels,
@@ -439,6 +452,12 @@ fn read_prometheus(
         }
         Some(text)
     });
+    let discovery_reload_interval = match obj.as_ref().and_then(|o| o.get("discovery_reload_interval")) {
+        Some(node) => r.duration(node, "discovery_reload_interval"),
+        // The flag exists since Prometheus 2.45: only assumed for the pinned image.
+        None if service.image == PROMETHEUS_IMAGE => Some(Duration::from_secs(1)),
+        None => None,
+    };
     let external_labels = obj
         .as_ref()
         .and_then(|o| o.get("external_labels"))
@@ -452,6 +471,7 @@ fn read_prometheus(
         scrape_timeout,
         evaluation_interval,
         external_labels,
+        discovery_reload_interval,
     })
 }
 

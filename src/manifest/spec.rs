@@ -113,6 +113,7 @@ pub static PROMETHEUS: Section = Section {
         PROMETHEUS_SERVICE[2],
         opt("retention", Ty::Duration, "How long samples are kept. Default: 15d."),
         opt("retention_size", Ty::Str, "Maximum TSDB size (`10GB`, `512MB`), in addition to `retention`."),
+        opt("discovery_reload_interval", Ty::Duration, "How soon Prometheus scrapes newly discovered targets (--scrape.discovery-reload-interval, Prometheus >= 2.45). Default: 1s with the pinned image, Prometheus' own 5s with another image."),
         opt("scrape_interval", Ty::Duration, "Default scrape interval. Default: 15s."),
         opt("scrape_timeout", Ty::Duration, "Default scrape timeout, at most the interval. Default: 10s (or the interval when shorter)."),
         opt("evaluation_interval", Ty::Duration, "How often alert rules are evaluated. Default: the scrape interval."),
@@ -153,6 +154,15 @@ pub static PUSHGATEWAY: Section = Section {
     what: "`pushgateway`",
     doc: "Pushgateway for batch jobs, scraped with honor_labels. Present = enabled.",
     fields: &PUSHGATEWAY_SERVICE,
+};
+
+pub static AGENT: Section = Section {
+    what: "`agent`",
+    doc: "The monstack agent (etcd discovery bridge, DingTalk relay). It runs when the stack needs it; these settings only place it.",
+    fields: &[
+        opt("port", PORT, "Host port of the agent's HTTP API and /metrics. Default: 8060."),
+        opt("bind", Ty::Str, "Host address the port is bound to. Default: the top-level `bind`."),
+    ],
 };
 
 pub static JOB: Section = Section {
@@ -397,6 +407,7 @@ pub static MANIFEST: Section = Section {
         opt("etcd", Ty::Toggle(&ETCD), "etcd service; present = enabled."),
         opt("alertmanager", Ty::Toggle(&ALERTMANAGER), "Alertmanager service; present = enabled."),
         opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
+        opt("agent", Ty::Obj(&AGENT), "Where the monstack agent is published (it runs when discovery or a DingTalk channel needs it)."),
         opt("targets", Ty::List(&JOB), "Scrape jobs."),
         opt("discovery", Ty::Obj(&DISCOVERY), "Service discovery."),
         opt("channels", Ty::List(&CHANNEL), "Where alerts are delivered."),

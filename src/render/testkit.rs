@@ -30,6 +30,7 @@ pub fn minimal() -> Stack {
             scrape_timeout: d("10s"),
             evaluation_interval: d("15s"),
             external_labels: BTreeMap::new(),
+            discovery_reload_interval: Some(d("1s")),
         },
         grafana: Grafana {
             enabled: true,
@@ -40,6 +41,7 @@ pub fn minimal() -> Stack {
         etcd: None,
         alertmanager: None,
         pushgateway: None,
+        agent: None,
         jobs: vec![],
         discovery: Discovery::default(),
         channels: vec![],
@@ -90,6 +92,7 @@ pub fn full() -> Stack {
     stack.discovery.etcd = Some(EtcdDiscovery {
         prefix: "/service/".into(),
     });
+    stack.agent = Some(service("", 8060));
     stack.channels = vec![
         Channel {
             name: "ops-mail".into(),
