@@ -14,7 +14,10 @@ pub const BINARY: &str = "/monstack";
 /// Why the running executable cannot be the agent's image, or `None` when it can.
 pub fn unsupported_reason() -> Option<String> {
     if !cfg!(target_os = "linux") {
-        return Some(format!("this monstack is built for {}, and the agent container needs a Linux executable", std::env::consts::OS));
+        return Some(format!(
+            "this monstack is built for {}, and the agent container needs a Linux executable",
+            std::env::consts::OS
+        ));
     }
     None
 }
@@ -29,9 +32,15 @@ pub fn tag(context: &[u8]) -> String {
 
 /// The build context (a tar with a Dockerfile) for the executable at `exe`.
 pub fn build_context(exe: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut files: Vec<(String, PathBuf)> = vec![(BINARY.trim_start_matches('/').to_string(), exe.to_path_buf())];
+    let mut files: Vec<(String, PathBuf)> = vec![(
+        BINARY.trim_start_matches('/').to_string(),
+        exe.to_path_buf(),
+    )];
     for library in shared_libraries(exe)? {
-        let inside = library.to_string_lossy().trim_start_matches('/').to_string();
+        let inside = library
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_string();
         if !files.iter().any(|(p, _)| *p == inside) {
             files.push((inside, library));
         }
@@ -43,39 +52,65 @@ pub fn build_context(exe: &Path) -> anyhow::Result<Vec<u8>> {
         env!("CARGO_PKG_VERSION")
     );
     append(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
-    append(&mut tar, "rootfs/etc/passwd", b"root:x:0:0:root:/:/monstack\nnobody:x:65534:65534:nobody:/:/monstack\n", 0o644)?;
-    append(&mut tar, "rootfs/etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)?;
+    append(
+        &mut tar,
+        "rootfs/etc/passwd",
+        b"root:x:0:0:root:/:/monstack\nnobody:x:65534:65534:nobody:/:/monstack\n",
+        0o644,
+    )?;
+    append(
+        &mut tar,
+        "rootfs/etc/group",
+        b"root:x:0:\nnogroup:x:65534:\n",
+        0o644,
+    )?;
     let mut tmp = tar::Header::new_gnu();
     tmp.set_entry_type(tar::EntryType::Directory);
     tmp.set_mode(0o1777);
     tmp.set_size(0);
     tmp.set_mtime(0);
     tmp.set_cksum();
-    tar.append_data(&mut tmp, "rootfs/tmp/", std::io::empty()).context("adding /tmp")?;
+    tar.append_data(&mut tmp, "rootfs/tmp/", std::io::empty())
+        .context("adding /tmp")?;
     for (inside, source) in files {
-        let bytes = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+        let bytes =
+            std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
         // Mode: executable for the binary and libraries alike (the loader needs it).
         append(&mut tar, &format!("rootfs/{inside}"), &bytes, 0o755)?;
     }
     tar.into_inner().context("finishing the build context")
 }
 
-fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> anyhow::Result<()> {
+fn append(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> anyhow::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(mode);
     // A fixed mtime keeps the context (and so the tag) identical for the same executable.
     header.set_mtime(0);
     header.set_cksum();
-    tar.append_data(&mut header, path, data).with_context(|| format!("adding {path}"))
+    tar.append_data(&mut header, path, data)
+        .with_context(|| format!("adding {path}"))
 }
 
 /// The shared libraries (and the dynamic loader) `ldd` reports for `exe`, resolved to real
 /// files. A static executable has none.
 fn shared_libraries(exe: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let output = Command::new("ldd").arg(exe).output().map_err(|e| anyhow!("running ldd on {}: {e} (Debian package libc-bin)", exe.display()))?;
+    let output = Command::new("ldd").arg(exe).output().map_err(|e| {
+        anyhow!(
+            "running ldd on {}: {e} (Debian package libc-bin)",
+            exe.display()
+        )
+    })?;
     let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || text.contains("not a dynamic executable") || text.contains("statically linked") {
+    if !output.status.success()
+        || text.contains("not a dynamic executable")
+        || text.contains("statically linked")
+    {
         return Ok(Vec::new());
     }
     Ok(parse_ldd(&text))
@@ -87,7 +122,7 @@ pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
     for line in text.lines() {
         let line = line.trim();
         let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.trim().split_whitespace().next().unwrap_or(""),
+            Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
             None => line.split_whitespace().next().unwrap_or(""),
         };
         if path.starts_with('/') {
@@ -106,7 +141,11 @@ mod tests {
         let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
         assert_eq!(
             parse_ldd(text),
-            [PathBuf::from("/lib/x86_64-linux-gnu/libgcc_s.so.1"), PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libgcc_s.so.1"),
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
         );
     }
 
@@ -119,7 +158,14 @@ mod tests {
         assert_eq!(tag(&a), tag(&b));
         let mut names = Vec::new();
         for entry in tar::Archive::new(&a[..]).entries().unwrap() {
-            names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
+            names.push(
+                entry
+                    .unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
         assert!(names.contains(&"Dockerfile".to_string()));
         assert!(names.contains(&"rootfs/monstack".to_string()));

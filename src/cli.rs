@@ -105,6 +105,90 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         tail: Option<usize>,
     },
+    /// Add scrape targets to a job (created when new), without restarting Prometheus.
+    ///
+    /// Edits monstack.yaml in place (comments kept) and the job's target file; on a running
+    /// stack, waits until Prometheus lists the targets and shows their health.
+    ///
+    /// Example: monstack add-target order host.docker.internal:8085 --label env=dev
+    AddTarget {
+        /// The job (the `job` label).
+        job: String,
+        /// `host:port` addresses.
+        #[arg(required = true, value_name = "ADDR")]
+        addrs: Vec<String>,
+        /// Metrics path for the job.
+        #[arg(long)]
+        path: Option<String>,
+        /// http or https.
+        #[arg(long)]
+        scheme: Option<String>,
+        /// Scrape interval for the job, e.g. 10s.
+        #[arg(long)]
+        interval: Option<String>,
+        /// A label for the job's targets, K=V (repeatable).
+        #[arg(long = "label", value_name = "K=V")]
+        labels: Vec<String>,
+        /// How long to wait for Prometheus to list the targets.
+        #[arg(long, default_value = "15s", value_name = "DURATION")]
+        wait: String,
+    },
+    /// Remove targets from a job, or the whole job when no address is given.
+    RemoveTarget {
+        job: String,
+        #[arg(value_name = "ADDR")]
+        addrs: Vec<String>,
+    },
+    /// List every target: from the manifest or from etcd, with its health when the stack is up.
+    Targets {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the discovery agent in the foreground: etcd registrations -> Prometheus target files.
+    ///
+    /// `monstack up` runs it as a container; run it yourself where that is not possible (e.g. a
+    /// macOS host) or under systemd. Without options it reads the manifest.
+    Agent {
+        /// etcd's URL (default: the stack's etcd on this machine).
+        #[arg(long, value_name = "URL")]
+        etcd: Option<String>,
+        /// Key prefix services register under (default: discovery.etcd.prefix).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Directory of the discovered target files (default: .monstack/prometheus/targets/etcd).
+        #[arg(long, value_name = "DIR")]
+        targets_dir: Option<PathBuf>,
+        /// Address of the agent's HTTP server (/metrics, /-/ready).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Write the discovered target files once from etcd, and exit (for scripts).
+    Sync,
+    /// Register a service in the stack's etcd and keep it registered until Ctrl-C.
+    ///
+    /// Writes /service/NAME/ID with a lease in the common JSON format; the lease is revoked on
+    /// exit, so the target disappears at once. For services without an etcd client, demos, tests.
+    ///
+    /// Example: monstack register order host.docker.internal:8085 --label env=dev
+    Register {
+        /// Service name.
+        name: String,
+        /// `host:port` where its metrics are served (as Prometheus reaches it).
+        addr: String,
+        /// Instance id (default: random).
+        #[arg(long)]
+        id: Option<String>,
+        /// Lease time to live.
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        ttl: String,
+        /// Metrics path.
+        #[arg(long, default_value = "/metrics")]
+        path: String,
+        /// A label, K=V (repeatable).
+        #[arg(long = "label", value_name = "K=V")]
+        labels: Vec<String>,
+    },
     /// Print the JSON Schema of monstack.yaml (for editors).
     Schema,
     /// Print shell completions.

@@ -231,7 +231,9 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         ),
     ];
     if let Some(interval) = p.discovery_reload_interval {
-        prometheus.cmd.push(format!("--scrape.discovery-reload-interval={interval}"));
+        prometheus
+            .cmd
+            .push(format!("--scrape.discovery-reload-interval={interval}"));
     }
     if let Some(size) = &p.retention_size {
         prometheus
@@ -309,6 +311,9 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             "--listen-peer-urls=http://0.0.0.0:2380".into(),
             "--initial-advertise-peer-urls=http://etcd:2380".into(),
             "--initial-cluster=etcd=http://etcd:2380".into(),
+            // Watchers (the agent) hear from etcd at least this often, so a dead connection
+            // is noticed within about a minute instead of after the 10 min default.
+            "--experimental-watch-progress-notify-interval=30s".into(),
         ];
         etcd.mounts = vec![volume(model::ETCD, "/etcd-data")];
         specs.push(etcd);
@@ -346,10 +351,21 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         let mut agent = base(model::AGENT, svc, model::AGENT_PORT);
         agent.image = image.to_string();
         agent.entrypoint = Some(vec![crate::agent_image::BINARY.to_string()]);
-        agent.cmd = vec!["agent".into(), "--listen".into(), format!("0.0.0.0:{}", model::AGENT_PORT)];
+        agent.cmd = vec![
+            "agent".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{}", model::AGENT_PORT),
+        ];
         if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
-            agent.cmd.extend(["--etcd".into(), "http://etcd:2379".into(), "--prefix".into(), discovery.prefix.clone()]);
-            agent.cmd.extend(["--targets-dir".into(), "/targets".into()]);
+            agent.cmd.extend([
+                "--etcd".into(),
+                "http://etcd:2379".into(),
+                "--prefix".into(),
+                discovery.prefix.clone(),
+            ]);
+            agent
+                .cmd
+                .extend(["--targets-dir".into(), "/targets".into()]);
             agent.mounts.push(Mount {
                 source: MountSource::Bind(dir(crate::render::prometheus::ETCD_TARGETS_DIR)),
                 target: "/targets".into(),
@@ -416,14 +432,31 @@ mod tests {
         let all = specs(&testkit::full());
         let agent = find(&all, "agent");
         assert_eq!(agent.image, "monstack-agent:test");
-        assert_eq!(agent.entrypoint.as_deref(), Some(&["/monstack".to_string()][..]));
+        assert_eq!(
+            agent.entrypoint.as_deref(),
+            Some(&["/monstack".to_string()][..])
+        );
         assert_eq!(
             agent.cmd,
-            ["agent", "--listen", "0.0.0.0:8060", "--etcd", "http://etcd:2379", "--prefix", "/service/", "--targets-dir", "/targets"]
+            [
+                "agent",
+                "--listen",
+                "0.0.0.0:8060",
+                "--etcd",
+                "http://etcd:2379",
+                "--prefix",
+                "/service/",
+                "--targets-dir",
+                "/targets"
+            ]
         );
         assert_eq!(
             agent.mounts,
-            [Mount { source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()), target: "/targets".into(), read_only: false }]
+            [Mount {
+                source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()),
+                target: "/targets".into(),
+                read_only: false
+            }]
         );
         assert_eq!(agent.user.as_deref(), Some("1000:1000"));
         assert_eq!(agent.port.container_port, 8060);
@@ -437,9 +470,13 @@ mod tests {
             agent_image: None,
             host_user: (0, 0),
         };
-        assert!(desired(&stack, &tree, &host).iter().all(|s| s.service != "agent"));
+        assert!(desired(&stack, &tree, &host)
+            .iter()
+            .all(|s| s.service != "agent"));
         // The pinned Prometheus scrapes new targets after 1s instead of 5s.
-        assert!(find(&all, "prometheus").cmd.contains(&"--scrape.discovery-reload-interval=1s".to_string()));
+        assert!(find(&all, "prometheus")
+            .cmd
+            .contains(&"--scrape.discovery-reload-interval=1s".to_string()));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Data flows one way: manifest -> validated model -> rendered files -> (later) plan ->
 //! Docker/HTTP -> health. Everything up to the rendered files is pure.
 
+pub mod agent;
+pub mod agent_image;
 pub mod api;
 pub mod cli;
 pub mod commands;

@@ -1,12 +1,15 @@
 //! One file per subcommand, glue only. This module turns the parsed command line into work and
 //! holds what several commands share: finding and loading the manifest.
 
+mod agent;
 mod down;
 mod init;
 mod logs;
+pub mod register;
 pub mod render;
 mod status;
-mod up;
+mod targets;
+pub mod up;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +64,70 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Down { volumes } => down::run(&ctx, volumes).await,
+        Command::AddTarget {
+            job,
+            addrs,
+            path,
+            scheme,
+            interval,
+            labels,
+            wait,
+        } => {
+            targets::add(
+                &ctx,
+                targets::AddTarget {
+                    job,
+                    addrs,
+                    path,
+                    scheme,
+                    interval,
+                    labels,
+                    wait,
+                },
+            )
+            .await
+        }
+        Command::RemoveTarget { job, addrs } => targets::remove(&ctx, &job, &addrs).await,
+        Command::Targets { json } => targets::list(&ctx, json).await,
+        Command::Agent {
+            etcd,
+            prefix,
+            targets_dir,
+            listen,
+        } => {
+            agent::run(
+                &ctx,
+                agent::AgentArgs {
+                    etcd,
+                    prefix,
+                    targets_dir,
+                    listen,
+                },
+            )
+            .await
+        }
+        Command::Sync => agent::sync(&ctx).await,
+        Command::Register {
+            name,
+            addr,
+            id,
+            ttl,
+            path,
+            labels,
+        } => {
+            register::run(
+                &ctx,
+                register::Registration {
+                    name,
+                    addr,
+                    id,
+                    ttl,
+                    path,
+                    labels,
+                },
+            )
+            .await
+        }
         Command::Status { json } => status::run(&ctx, json).await,
         Command::Logs {
             services,
@@ -91,6 +158,29 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (systemd, `timeout`, `docker stop`).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs `work` until it ends or Ctrl-C arrives; Ctrl-C becomes [`Error::Interrupted`].
 async fn interruptible(
     work: impl std::future::Future<Output = Result<()>>,
@@ -98,7 +188,7 @@ async fn interruptible(
 ) -> Result<()> {
     tokio::select! {
         result = work => result,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(what.to_string())),
+        _ = stop_signal() => Err(Error::Interrupted(what.to_string())),
     }
 }
 
@@ -159,7 +249,7 @@ pub fn detect_lang(dir: &Path) -> Option<Lang> {
 }
 
 /// The directory a manifest path lives in, absolute.
-fn manifest_dir(file: &Path) -> Result<PathBuf> {
+pub fn manifest_dir(file: &Path) -> Result<PathBuf> {
     let parent = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -217,14 +307,14 @@ pub fn write_schema(out: &Path) -> anyhow::Result<()> {
     let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
     let mut text = serde_json::to_string_pretty(&schema)?;
     text.push('\n');
-    crate::fsutil::write_atomic(
-        &out.join(crate::fsutil::SCHEMA_FILE),
-        text.as_bytes(),
-        crate::fsutil::MODE_PUBLIC,
-    )?;
-    crate::fsutil::write_atomic(
-        &out.join(".gitignore"),
-        crate::render::GITIGNORE.as_bytes(),
-        crate::fsutil::MODE_PUBLIC,
-    )
+    write_if_changed(&out.join(crate::fsutil::SCHEMA_FILE), text.as_bytes())?;
+    write_if_changed(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes())
+}
+
+/// Leaves a file alone when it already holds these bytes (no needless write and fsync).
+fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(());
+    }
+    crate::fsutil::write_atomic(path, contents, crate::fsutil::MODE_PUBLIC)
 }

@@ -102,7 +102,9 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
     for spec in &specs {
         for mount in &spec.mounts {
             if let MountSource::Volume(name) = &mount.source {
-                engine.ensure_volume(name, &stack.project).await?;
+                if !existing_volumes.contains(name) {
+                    engine.ensure_volume(name, &stack.project).await?;
+                }
             }
         }
     }
@@ -149,14 +151,16 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
         }
     }
     // Forget containers that no longer exist.
-    let live: Vec<String> = engine
-        .project_containers(&stack.project)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    state.applied.retain(|id, _| live.contains(id));
-    state.save(&out_dir)?;
+    if changing {
+        let live: Vec<String> = engine
+            .project_containers(&stack.project)
+            .await?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        state.applied.retain(|id, _| live.contains(id));
+        state.save(&out_dir)?;
+    }
     if let Some(first) = failures.into_iter().next() {
         return Err(first.into());
     }
@@ -212,7 +216,11 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
 /// The agent's image, built from this executable when missing. `None` when the stack needs no
 /// agent, or when this executable cannot run in a Linux container (then the user is told to
 /// run `monstack agent` on the host).
-async fn prepare_agent_image(engine: &Engine, stack: &Stack, printer: &crate::output::Printer) -> Result<Option<String>> {
+async fn prepare_agent_image(
+    engine: &Engine,
+    stack: &Stack,
+    printer: &crate::output::Printer,
+) -> Result<Option<String>> {
     if stack.agent.is_none() {
         return Ok(None);
     }
@@ -223,11 +231,18 @@ async fn prepare_agent_image(engine: &Engine, stack: &Stack, printer: &crate::ou
     let exe = std::env::current_exe().context("finding the monstack executable")?;
     // A cheap identity of the executable (no need to read it on every `up`).
     let meta = std::fs::metadata(&exe).with_context(|| format!("reading {}", exe.display()))?;
-    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let identity = format!("{}:{}:{modified}", exe.display(), meta.len());
     let tag = crate::agent_image::tag(identity.as_bytes());
     if !engine.image_exists(&tag).await? {
-        printer.status("Building", &format!("the agent image {tag} from {}", exe.display()));
+        printer.status(
+            "Building",
+            &format!("the agent image {tag} from {}", exe.display()),
+        );
         let context = crate::agent_image::build_context(&exe)?;
         let mut lines = Vec::new();
         engine
@@ -448,7 +463,7 @@ async fn reload(
     Ok(())
 }
 
-fn job_names(tree: &Tree) -> anyhow::Result<Vec<String>> {
+pub fn job_names(tree: &Tree) -> anyhow::Result<Vec<String>> {
     let file = tree
         .get(crate::render::prometheus::CONFIG_PATH)
         .ok_or_else(|| anyhow!("prometheus.yml was not rendered"))?;
@@ -517,15 +532,23 @@ async fn wait_one(
 ) -> std::result::Result<(), String> {
     let url = spec.url();
     let deadline = started + timeout;
-    let restarts_before = match engine.state(&spec.name).await {
-        Ok(Some(state)) => state.restart_count,
-        _ => 0,
-    };
+    // Read lazily: a service that is ready at the first probe costs no inspect call.
+    let mut restarts_before: Option<i64> = None;
     let mut last_state_check = Instant::now() - Duration::from_secs(5);
+    // Quick probes first (services often become ready within tens of milliseconds), then
+    // backing off to a calm pace.
+    let mut pause = Duration::from_millis(25);
     loop {
         if let Ok(true) = api::is_ready(client, spec.service, &url).await {
             return Ok(());
         }
+        if restarts_before.is_none() {
+            restarts_before = Some(match engine.state(&spec.name).await {
+                Ok(Some(state)) => state.restart_count,
+                _ => 0,
+            });
+        }
+        let restarts_before = restarts_before.unwrap_or(0);
         if last_state_check.elapsed() >= Duration::from_secs(1) {
             last_state_check = Instant::now();
             match engine.state(&spec.name).await {
@@ -553,7 +576,8 @@ async fn wait_one(
         if Instant::now() >= deadline {
             return Err(format!("not ready after {}s at {url}", timeout.as_secs()));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
 }
 

@@ -221,7 +221,15 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
     };
     // Its port takes part in the duplicate check only when the stack needs the agent.
     let mut agent_ports = PortTable::default();
-    let agent_service = read_service(r, agent_obj.as_ref(), AGENT, "", AGENT_PORT, bind, &mut agent_ports);
+    let agent_service = read_service(
+        r,
+        agent_obj.as_ref(),
+        AGENT,
+        "",
+        AGENT_PORT,
+        bind,
+        &mut agent_ports,
+    );
 
     let jobs = m
         .get("targets")
@@ -266,7 +274,10 @@ fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option<Stack> {
             }
         }
     }
-    let needs_agent = discovery.etcd.is_some() || channels.iter().any(|c| matches!(c.kind, ChannelKind::DingTalk { .. }));
+    let needs_agent = discovery.etcd.is_some()
+        || channels
+            .iter()
+            .any(|c| matches!(c.kind, ChannelKind::DingTalk { .. }));
     if needs_agent {
         ports.entries.extend(agent_ports.entries);
     }
@@ -374,7 +385,7 @@ fn read_service(
         ports.add(port, name, Pos::default(), false);
         return service;
     };
-    if let Some(node) = obj.get("image") {
+    if let Some(node) = obj.declares("image").then(|| obj.get("image")).flatten() {
         let image = r.string(node, "image").unwrap_or_default();
         if image.trim().is_empty() || image.chars().any(char::is_whitespace) {
             r.error(
@@ -452,7 +463,10 @@ fn read_prometheus(
         }
         Some(text)
     });
-    let discovery_reload_interval = match obj.as_ref().and_then(|o| o.get("discovery_reload_interval")) {
+    let discovery_reload_interval = match obj
+        .as_ref()
+        .and_then(|o| o.get("discovery_reload_interval"))
+    {
         Some(node) => r.duration(node, "discovery_reload_interval"),
         // The flag exists since Prometheus 2.45: only assumed for the pinned image.
         None if service.image == PROMETHEUS_IMAGE => Some(Duration::from_secs(1)),

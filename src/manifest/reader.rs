@@ -41,6 +41,11 @@ impl<'n> Obj<'n> {
             .map(|(k, _)| k.pos)
     }
 
+    /// Whether the section has this key at all (the agent's has no `image`).
+    pub fn declares(&self, key: &str) -> bool {
+        self.section.field(key).is_some()
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }

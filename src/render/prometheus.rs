@@ -23,7 +23,7 @@ const JOB_PUSHGATEWAY: &str = "pushgateway";
 const JOB_ETCD: &str = "etcd";
 const JOB_ALERTMANAGER: &str = "alertmanager";
 const JOB_AGENT: &str = "monstack-agent";
-const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
+pub const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
 
 /// Job names monstack generates itself; the manifest loader must reject them as job names
 /// (Prometheus refuses a config with a duplicate `job_name`).

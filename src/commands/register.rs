@@ -1,0 +1,172 @@
+//! `monstack register`: a service registration in the stack's etcd, kept alive until Ctrl-C
+//! and revoked on exit.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::commands::{load, Context};
+use crate::containers::host_url;
+use crate::error::{Error, Result};
+use crate::etcd::Etcd;
+use crate::model::{Duration as PromDuration, Stack};
+
+pub struct Registration {
+    pub name: String,
+    pub addr: String,
+    pub id: Option<String>,
+    pub ttl: String,
+    pub path: String,
+    pub labels: Vec<String>,
+}
+
+/// The stack's etcd as seen from this machine, and the discovery prefix.
+pub fn etcd_of(stack: &Stack, client: &reqwest::Client) -> Result<(Etcd, String)> {
+    let Some(etcd) = &stack.etcd else {
+        return Err(Error::usage(
+            "the stack has no etcd",
+            Some("add `etcd: {}` and `discovery: {etcd: {}}` to the manifest".to_string()),
+        ));
+    };
+    let prefix = stack
+        .discovery
+        .etcd
+        .as_ref()
+        .map_or("/service/".to_string(), |d| d.prefix.clone());
+    Ok((Etcd::new(client, host_url(etcd.bind, etcd.port)), prefix))
+}
+
+/// `K=V` arguments as labels, checked like the manifest's.
+pub fn parse_labels(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for arg in args {
+        let Some((k, v)) = arg.split_once('=') else {
+            return Err(Error::usage(
+                format!("label `{arg}` is not K=V"),
+                Some("e.g. --label env=prod".to_string()),
+            ));
+        };
+        let valid = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !k.starts_with("__");
+        if !valid {
+            return Err(Error::usage(
+                format!("invalid label name `{k}`"),
+                Some("letters, digits and `_`, not starting with a digit or `__`".to_string()),
+            ));
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(labels)
+}
+
+/// Checks `host:port` (exit 2 when invalid) and warns about loopback addresses, which inside
+/// the Prometheus container mean Prometheus itself.
+pub fn check_address(addr: &str, printer: &crate::output::Printer) -> Result<()> {
+    if let Err((message, hint)) = crate::manifest::check_target_address(addr) {
+        return Err(Error::usage(message, Some(hint)));
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        let port = addr.rsplit_once(':').map_or("", |(_, p)| p);
+        printer.warn(&format!("`{addr}` inside the Prometheus container is Prometheus itself; a service on this machine is `host.docker.internal:{port}`"));
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
+    let stack = load(ctx)?;
+    check_address(&reg.addr, &ctx.printer)?;
+    let labels = parse_labels(&reg.labels)?;
+    let ttl = PromDuration::parse(&reg.ttl)
+        .map_err(|e| Error::usage(format!("--ttl: {e}"), Some("e.g. 10s".to_string())))?;
+    let ttl_secs = (ttl.as_secs() as i64).max(2);
+    let valid_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !valid_name(&reg.name) {
+        return Err(Error::usage(
+            format!("invalid service name `{}`", reg.name),
+            Some("letters, digits, `-`, `_`, `.`".to_string()),
+        ));
+    }
+    let id = match reg.id {
+        Some(id) if valid_name(&id) => id,
+        Some(id) => {
+            return Err(Error::usage(
+                format!("invalid id `{id}`"),
+                Some("letters, digits, `-`, `_`, `.`".to_string()),
+            ))
+        }
+        None => crate::secrets::generate(8)?,
+    };
+    if !reg.path.starts_with('/') {
+        return Err(Error::usage(
+            format!("--path must start with `/`, found `{}`", reg.path),
+            None,
+        ));
+    }
+    let client = crate::api::http_client()?;
+    let (etcd, prefix) = etcd_of(&stack, &client)?;
+    let key = format!("{prefix}{}/{id}", reg.name);
+    let (host, port) = reg.addr.rsplit_once(':').unwrap_or((&reg.addr, "0"));
+    let value = serde_json::json!({
+        "id": id,
+        "name": reg.name,
+        "host": host.trim_start_matches('[').trim_end_matches(']'),
+        "port": port.parse::<u16>().unwrap_or(0),
+        "lease_time": ttl_secs,
+        "routes": [{"path": reg.path, "method": "GET"}],
+        "labels": labels,
+    });
+    let bytes = serde_json::to_vec(&value).context("encoding the registration")?;
+
+    let mut lease = register(&etcd, &key, &bytes, ttl_secs).await?;
+    ctx.printer.status(
+        "Registered",
+        &format!(
+            "{key} -> {} (lease {lease:x}, ttl {ttl_secs}s); Ctrl-C removes it",
+            reg.addr
+        ),
+    );
+    let every = Duration::from_millis((ttl_secs as u64 * 1000) / 3);
+    let result: Result<()> = loop {
+        tokio::select! {
+            _ = crate::commands::stop_signal() => break Ok(()),
+            _ = tokio::time::sleep(every) => {}
+        }
+        match etcd.keep_alive(lease).await {
+            Ok(left) if left > 0 => {}
+            Ok(_) => {
+                ctx.printer
+                    .warn("the lease expired (etcd was unreachable too long); registering again");
+                match register(&etcd, &key, &bytes, ttl_secs).await {
+                    Ok(new) => lease = new,
+                    Err(e) => ctx.printer.warn(&format!("{e:#}; retrying")),
+                }
+            }
+            Err(e) => ctx
+                .printer
+                .warn(&format!("keeping the lease alive: {e:#}; retrying")),
+        }
+    };
+    match etcd.revoke(lease).await {
+        Ok(()) => ctx.printer.status("Removed", &key),
+        Err(e) => ctx.printer.warn(&format!(
+            "revoking the lease: {e:#}; the registration ends when its {ttl_secs}s lease runs out"
+        )),
+    }
+    result
+}
+
+async fn register(etcd: &Etcd, key: &str, value: &[u8], ttl_secs: i64) -> anyhow::Result<i64> {
+    let lease = etcd.grant(ttl_secs).await?;
+    etcd.put(key, value, Some(lease.id)).await?;
+    Ok(lease.id)
+}
