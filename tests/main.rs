@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod discovery;
 mod images;
 mod malformed;
 mod up;

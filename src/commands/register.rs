@@ -127,7 +127,22 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
     });
     let bytes = serde_json::to_vec(&value).context("encoding the registration")?;
 
-    let mut lease = register(&etcd, &key, &bytes, ttl_secs).await?;
+    // etcd may still be starting (a stack coming up): retry until it answers or Ctrl-C.
+    let mut pause = Duration::from_millis(200);
+    let mut lease = loop {
+        match register(&etcd, &key, &bytes, ttl_secs).await {
+            Ok(lease) => break lease,
+            Err(e) => {
+                ctx.printer
+                    .warn(&format!("{e:#}; retrying in {:.1}s", pause.as_secs_f64()));
+                tokio::select! {
+                    _ = crate::commands::stop_signal() => return Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
     ctx.printer.status(
         "Registered",
         &format!(
