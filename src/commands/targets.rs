@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::api::{self, Health};
@@ -170,25 +170,8 @@ async fn reload_if_running(
             .note("the stack is not running: `monstack up` starts it with these targets");
         return Ok(());
     };
-    match prometheus.reload().await {
-        Ok(()) => {}
-        Err(api::ReloadError::Rejected(message)) => {
-            return Err(anyhow!(
-                "Prometheus rejected the new configuration and keeps the previous one: {message}"
-            )
-            .into())
-        }
-        Err(e) => return Err(anyhow!("reloading Prometheus: {e}").into()),
-    }
-    let mut want = crate::commands::up::job_names(tree)?;
-    let mut loaded = prometheus.loaded_job_names().await?;
-    want.sort();
-    loaded.sort();
-    if want != loaded {
-        return Err(
-            anyhow!("Prometheus reloaded, but runs jobs {loaded:?} instead of {want:?}").into(),
-        );
-    }
+    let client = api::http_client()?;
+    crate::commands::up::reload_prometheus(&client, prometheus.base_url(), tree).await?;
     ctx.printer
         .status("Reloaded", "Prometheus (its job list changed)");
     // Remember the reload, so the next `up` does not repeat it.

@@ -407,49 +407,29 @@ async fn reload(
     stored_password: &Option<String>,
 ) -> anyhow::Result<()> {
     let url = spec.url();
-    let rejected = |service: &str, message: String| {
-        anyhow!("{service} rejected the new configuration, and keeps running the previous one:\n  {message}\n  hint: fix the manifest and run `monstack up` again")
-    };
     match spec.reload {
-        Reload::Prometheus => {
-            let prometheus = api::Prometheus::new(client, &url);
-            match prometheus.reload().await {
-                Ok(()) => {}
-                Err(ReloadError::Rejected(message)) => return Err(rejected("Prometheus", message)),
-                Err(e) => return Err(anyhow!("reloading Prometheus: {e}")),
-            }
-            let mut want = job_names(tree)?;
-            let mut loaded = prometheus.loaded_job_names().await?;
-            want.sort();
-            loaded.sort();
-            if want != loaded {
-                return Err(anyhow!(
-                    "Prometheus reloaded, but runs jobs {loaded:?} instead of {want:?}"
-                ));
-            }
-        }
+        Reload::Prometheus => reload_prometheus(client, &url, tree).await?,
         Reload::Alertmanager => {
             let am = api::Alertmanager::new(client, &url);
-            match am.reload().await {
-                Ok(()) => {}
-                Err(ReloadError::Rejected(message)) => {
-                    return Err(rejected("Alertmanager", message))
-                }
-                Err(e) => return Err(anyhow!("reloading Alertmanager: {e}")),
-            }
-            let mut want: Vec<String> = stack.channels.iter().map(|c| c.name.clone()).collect();
-            want.push(crate::render::alertmanager::DEFAULT_RECEIVER.to_string());
-            if stack.alerting.engine == model::AlertEngine::Grafana {
-                want = vec![crate::render::alertmanager::DEFAULT_RECEIVER.to_string()];
-            }
-            let mut loaded = am.loaded_receivers().await?;
-            want.sort();
-            loaded.sort();
-            if want != loaded {
-                return Err(anyhow!(
-                    "Alertmanager reloaded, but has receivers {loaded:?} instead of {want:?}"
-                ));
-            }
+            am.reload()
+                .await
+                .map_err(|e| reload_error("Alertmanager", e))?;
+            let want: Vec<String> = if stack.alerting.engine == model::AlertEngine::Grafana {
+                vec![crate::render::alertmanager::DEFAULT_RECEIVER.to_string()]
+            } else {
+                stack
+                    .channels
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .chain([crate::render::alertmanager::DEFAULT_RECEIVER.to_string()])
+                    .collect()
+            };
+            confirm(
+                "Alertmanager",
+                "receivers",
+                want,
+                am.loaded_receivers().await?,
+            )?;
         }
         Reload::Grafana => {
             let password = stored_password.clone().unwrap_or_default();
@@ -463,13 +443,58 @@ async fn reload(
     Ok(())
 }
 
+/// Reloads Prometheus and confirms it runs the rendered job list (`add-target` uses it too).
+pub async fn reload_prometheus(
+    client: &reqwest::Client,
+    url: &str,
+    tree: &Tree,
+) -> anyhow::Result<()> {
+    let prometheus = api::Prometheus::new(client, url);
+    prometheus
+        .reload()
+        .await
+        .map_err(|e| reload_error("Prometheus", e))?;
+    confirm(
+        "Prometheus",
+        "jobs",
+        job_names(tree)?,
+        prometheus.loaded_job_names().await?,
+    )
+}
+
+fn reload_error(service: &str, error: ReloadError) -> anyhow::Error {
+    match error {
+        ReloadError::Rejected(message) => anyhow!(
+            "{service} rejected the new configuration, and keeps running the previous one:\n  {message}\n  hint: fix the manifest and run `monstack up` again"
+        ),
+        other => anyhow!("reloading {service}: {other}"),
+    }
+}
+
+/// A reload is only done when the service reports the configuration it was given.
+fn confirm(
+    service: &str,
+    what: &str,
+    mut want: Vec<String>,
+    mut loaded: Vec<String>,
+) -> anyhow::Result<()> {
+    want.sort();
+    loaded.sort();
+    if want != loaded {
+        return Err(anyhow!(
+            "{service} reloaded, but has {what} {loaded:?} instead of {want:?}"
+        ));
+    }
+    Ok(())
+}
+
 pub fn job_names(tree: &Tree) -> anyhow::Result<Vec<String>> {
     let file = tree
         .get(crate::render::prometheus::CONFIG_PATH)
         .ok_or_else(|| anyhow!("prometheus.yml was not rendered"))?;
-    let config: serde_yaml::Value = crate::yaml::from_str(file.text())?;
+    let config: serde_json::Value = crate::yaml::from_str(file.text())?;
     Ok(config["scrape_configs"]
-        .as_sequence()
+        .as_array()
         .map(|jobs| {
             jobs.iter()
                 .filter_map(|j| j["job_name"].as_str().map(str::to_string))
