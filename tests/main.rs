@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod dashboards;
 mod discovery;
 mod images;
 mod malformed;
