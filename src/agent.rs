@@ -1,19 +1,38 @@
 //! The monstack agent: runs next to the stack (as the container `agent`, or in the foreground
-//! with `monstack agent`). It bridges etcd registrations into Prometheus target files and
-//! serves its own `/metrics` and `/-/ready` on port 8060.
+//! with `monstack agent`). It bridges etcd registrations into Prometheus target files, relays
+//! alert notifications to DingTalk robots ([`crate::dingtalk`]) and serves its own `/metrics`
+//! and `/-/ready` on port 8060.
+//!
+//! HTTP endpoints:
+//! - `GET /metrics`, `GET /-/ready`, `GET /-/healthy`;
+//! - `POST /dingtalk/<channel>`: an Alertmanager (or Grafana) webhook payload, sent on to the
+//!   channel's DingTalk robot. 200 once DingTalk accepted it. On failure the body has the
+//!   reason, and Alertmanager counts a failed notification: 502 when the retries ran out on a
+//!   network error, HTTP 5xx or DingTalk's rate limit (Alertmanager retries 5xx later itself);
+//!   424 when DingTalk refused the message (errcode such as 310000, HTTP 4xx): sending it again
+//!   cannot help, and Alertmanager does not retry a 4xx. 404 for a channel not in the config
+//!   file; 400 for a body that is not a webhook payload.
+//! - `GET /dingtalk/<channel>/status`: the channel's record since the agent started, as JSON:
+//!   `{"channel": "ops-ding", "sent": 3, "failed": 1, "last_error": "errcode_310000: ...",
+//!   "last_error_at": 1716000000.5, "last_sent_at": 1716000100.2}` (times are Unix seconds,
+//!   `null` when there is none yet). `monstack alert test` reads it to report DingTalk delivery.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 
+use crate::dingtalk::{self, Relay};
 use crate::discovery::{self, BridgeMetrics};
 use crate::etcd::Etcd;
 
@@ -29,12 +48,50 @@ pub struct DiscoveryConfig {
 pub struct AgentConfig {
     pub listen: SocketAddr,
     pub discovery: Option<DiscoveryConfig>,
+    /// The agent's config file (`agent/agent.yml`, rendered by monstack), already read.
+    pub file: ConfigFile,
 }
 
-struct Shared {
+/// The agent's config file, rendered into `.monstack/agent/agent.yml` when the stack has
+/// DingTalk channels. It holds webhook tokens and signing secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where notifications link back to: Alertmanager's (or, with the Grafana engine,
+    /// Grafana's) URL as published on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// DingTalk channels by name: `POST /dingtalk/<name>` sends to them.
+    #[serde(default)]
+    pub dingtalk: BTreeMap<String, dingtalk::ChannelConfig>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        crate::yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// What the agent's HTTP handlers share. Built by [`run`]; tests build one with
+/// [`Shared::new`] and serve [`router`] in-process.
+pub struct Shared {
     metrics: Arc<BridgeMetrics>,
     discovery: bool,
     started: std::time::Instant,
+    dingtalk: Relay,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<BridgeMetrics>, discovery: bool, dingtalk: Relay) -> Shared {
+        Shared {
+            metrics,
+            discovery,
+            started: std::time::Instant::now(),
+            dingtalk,
+        }
+    }
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -43,11 +100,18 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(BridgeMetrics::default());
-    let shared = Arc::new(Shared {
-        metrics: metrics.clone(),
-        discovery: config.discovery.is_some(),
-        started: std::time::Instant::now(),
-    });
+    let relay = Relay::new(config.file.dingtalk, config.file.external_url)?;
+    if !relay.channel_names().is_empty() {
+        tracing::info!(
+            "relaying to DingTalk channel(s) {}",
+            relay.channel_names().join(", ")
+        );
+    }
+    let shared = Arc::new(Shared::new(
+        metrics.clone(),
+        config.discovery.is_some(),
+        relay,
+    ));
     let app = router(shared);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -103,16 +167,20 @@ pub async fn run(
     Ok(())
 }
 
-fn router(shared: Arc<Shared>) -> Router {
+/// The agent's HTTP API (see the module documentation).
+pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/-/ready", get(ready))
         .route("/-/healthy", get(healthy))
+        .route("/dingtalk/{channel}", post(dingtalk_send))
+        .route("/dingtalk/{channel}/status", get(dingtalk_status))
         .with_state(shared)
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let mut text = shared.metrics.render_prometheus_text();
+    text.push_str(&shared.dingtalk.render_prometheus_text());
     text.push_str("# HELP monstack_agent_uptime_seconds Seconds since the agent started.\n# TYPE monstack_agent_uptime_seconds gauge\n");
     text.push_str(&format!(
         "monstack_agent_uptime_seconds {:.3}\n",
@@ -149,4 +217,484 @@ async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn healthy() -> impl IntoResponse {
     (StatusCode::OK, "healthy\n")
+}
+
+fn unknown_channel(shared: &Shared, channel: &str) -> Response {
+    let known = shared.dingtalk.channel_names();
+    let known = if known.is_empty() {
+        "it has none: run it with --config <agent.yml>".to_string()
+    } else {
+        format!("it has {}", known.join(", "))
+    };
+    (
+        StatusCode::NOT_FOUND,
+        format!("no DingTalk channel `{channel}` in the agent's config ({known})\n"),
+    )
+        .into_response()
+}
+
+async fn dingtalk_send(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(channel): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    if !shared.dingtalk.has_channel(&channel) {
+        return unknown_channel(&shared, &channel);
+    }
+    let notification: dingtalk::Notification = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not an Alertmanager webhook payload: {e}\n"),
+            )
+                .into_response()
+        }
+    };
+    match shared.dingtalk.deliver(&channel, &notification).await {
+        None => unknown_channel(&shared, &channel),
+        Some(Ok(attempts)) => {
+            tracing::info!(
+                "DingTalk channel {channel}: sent {} alert(s) ({attempts} attempt(s))",
+                notification.alerts.len()
+            );
+            (StatusCode::OK, "sent\n").into_response()
+        }
+        Some(Err(failure)) => {
+            let message = format!(
+                "DingTalk channel {channel}: {} ({}, {} attempt(s))",
+                failure.detail, failure.reason, failure.attempts
+            );
+            tracing::warn!("{message}");
+            let status = if failure.transient {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::FAILED_DEPENDENCY
+            };
+            (status, format!("{message}\n")).into_response()
+        }
+    }
+}
+
+async fn dingtalk_status(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(channel): UrlPath<String>,
+) -> Response {
+    match shared.dingtalk.status(&channel) {
+        Some(status) => Json(status).into_response(),
+        None => unknown_channel(&shared, &channel),
+    }
+}
+
+/// The DingTalk relay through the agent's HTTP API, against a fake robot that checks requests
+/// as DingTalk does (token, signature, timestamp, keyword). No Docker.
+#[cfg(test)]
+mod dingtalk_tests {
+    use super::*;
+    use crate::dingtalk::fake_robot::FakeRobot;
+    use crate::dingtalk::{ChannelConfig, ChannelStatus, RetryPolicy};
+    use std::time::Duration;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "T0KEN";
+    const SECRET: &str = "SEC0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    fn robot() -> FakeRobot {
+        FakeRobot {
+            token: TOKEN.into(),
+            secret: Some(SECRET.into()),
+            keyword: Some("monitor".into()),
+        }
+    }
+
+    fn channel(server: &MockServer) -> ChannelConfig {
+        ChannelConfig {
+            url: format!("{}/robot/send?access_token={TOKEN}", server.uri()),
+            secret: Some(SECRET.into()),
+            keyword: Some("monitor".into()),
+            at_mobiles: vec!["13800000000".into()],
+            at_all: false,
+        }
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
+    /// Serves the agent's router on a free port with these DingTalk channels; returns its URL.
+    async fn agent(channels: Vec<(&str, ChannelConfig)>) -> String {
+        let channels = channels
+            .into_iter()
+            .map(|(name, c)| (name.to_string(), c))
+            .collect();
+        let relay = Relay::with_client(
+            channels,
+            Some("http://127.0.0.1:9093".into()),
+            client(),
+            RetryPolicy {
+                delays: vec![Duration::from_millis(10); 3],
+                timeout: Duration::from_secs(2),
+            },
+        );
+        let shared = Arc::new(Shared::new(
+            Arc::new(BridgeMetrics::default()),
+            false,
+            relay,
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(shared)).await });
+        format!("http://{addr}")
+    }
+
+    /// What Alertmanager 0.28 posts to a webhook receiver.
+    fn payload(status: &str) -> serde_json::Value {
+        let ends_at = if status == "resolved" {
+            "2024-05-01T12:30:00Z"
+        } else {
+            "0001-01-01T00:00:00Z"
+        };
+        serde_json::json!({
+            "receiver": "ops-ding", "status": status, "version": "4",
+            "groupKey": "{}/{alertname=~\"OrderDown\"}:{alertname=\"OrderDown\"}",
+            "truncatedAlerts": 0,
+            "groupLabels": {"alertname": "OrderDown"},
+            "commonLabels": {"alertname": "OrderDown", "job": "order", "severity": "critical"},
+            "commonAnnotations": {"summary": "order is down"},
+            "externalURL": "http://127.0.0.1:9093",
+            "alerts": [{
+                "status": status,
+                "labels": {"alertname": "OrderDown", "job": "order", "instance": "order:8080",
+                           "severity": "critical"},
+                "annotations": {"summary": "order is down"},
+                "startsAt": "2024-05-01T12:00:00.5Z", "endsAt": ends_at,
+                "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up%3D%3D0",
+                "fingerprint": "3f2a1b"
+            }]
+        })
+    }
+
+    async fn post(agent: &str, channel: &str, body: &serde_json::Value) -> (u16, String) {
+        let response = client()
+            .post(format!("{agent}/dingtalk/{channel}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn status(agent: &str, channel: &str) -> ChannelStatus {
+        let response = client()
+            .get(format!("{agent}/dingtalk/{channel}/status"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn metrics(agent: &str) -> String {
+        client()
+            .get(format!("{agent}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signed_notification_is_accepted_by_a_robot_checking_like_dingtalk() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/robot/send"))
+            .and(query_param("access_token", TOKEN))
+            .respond_with(robot())
+            .expect(2)
+            .mount(&server)
+            .await;
+        let agent = agent(vec![("ops-ding", channel(&server))]).await;
+
+        assert_eq!(post(&agent, "ops-ding", &payload("firing")).await.0, 200);
+        let (code, body) = post(&agent, "ops-ding", &payload("resolved")).await;
+        assert_eq!((code, body.as_str()), (200, "sent\n"));
+
+        let requests = server.received_requests().await.unwrap();
+        let firing: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(firing["msgtype"], "markdown");
+        assert_eq!(firing["markdown"]["title"], "monitor [FIRING:1] OrderDown");
+        let text = firing["markdown"]["text"].as_str().unwrap();
+        for part in [
+            "monitor",
+            "**OrderDown** · FIRING · severity **critical**",
+            "> order is down",
+            "`instance=order:8080` `job=order`",
+            "- Started: 2024-05-01 12:00:00 UTC",
+            "[Source](http://127.0.0.1:9090/graph?g0.expr=up%3D%3D0)",
+            "@13800000000",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from:\n{text}");
+        }
+        assert_eq!(
+            firing["at"],
+            serde_json::json!({"atMobiles": ["13800000000"], "isAtAll": false})
+        );
+        let resolved: serde_json::Value = serde_json::from_slice(&requests[1].body).unwrap();
+        assert_eq!(
+            resolved["markdown"]["title"],
+            "monitor [RESOLVED:1] OrderDown"
+        );
+        assert!(resolved["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("- Resolved: 2024-05-01 12:30:00 UTC"));
+
+        let record = status(&agent, "ops-ding").await;
+        assert_eq!((record.sent, record.failed), (2, 0));
+        assert!(record.last_sent_at.is_some() && record.last_error.is_none());
+        let text = metrics(&agent).await;
+        assert!(
+            text.contains("monstack_agent_dingtalk_notifications_total{channel=\"ops-ding\"} 2\n")
+        );
+        assert!(!text.contains("monstack_agent_dingtalk_notifications_failed_total{"));
+    }
+
+    #[tokio::test]
+    async fn the_fake_robot_is_strict_about_signature_timestamp_token_and_keyword() {
+        // The checks the other tests rely on do reject what DingTalk rejects.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(robot())
+            .mount(&server)
+            .await;
+        let message = serde_json::json!({"msgtype": "markdown",
+            "markdown": {"title": "t", "text": "monitor: hello"}});
+        let base = format!("{}/robot/send?access_token={TOKEN}", server.uri());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let errcode = |url: String, body: serde_json::Value| async move {
+            let answer: serde_json::Value = client()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["errcode"].as_i64().unwrap()
+        };
+        let signed = |ts| crate::dingtalk::signed_url(&base, SECRET, ts);
+        assert_eq!(errcode(signed(now), message.clone()).await, 0);
+        assert_eq!(errcode(base.clone(), message.clone()).await, 310000);
+        assert_eq!(
+            errcode(
+                crate::dingtalk::signed_url(&base, "SECwrong", now),
+                message.clone()
+            )
+            .await,
+            310000
+        );
+        assert_eq!(
+            errcode(signed(now - 2 * 3_600_000), message.clone()).await,
+            310000
+        );
+        let other_token = crate::dingtalk::signed_url(
+            &format!("{}/robot/send?access_token=nope", server.uri()),
+            SECRET,
+            now,
+        );
+        assert_eq!(errcode(other_token, message.clone()).await, 300001);
+        let no_keyword = serde_json::json!({"msgtype": "markdown",
+            "markdown": {"title": "t", "text": "hello"}});
+        assert_eq!(errcode(signed(now), no_keyword).await, 310000);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_refused_with_dingtalks_errcode_counted_in_metrics() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(robot())
+            .expect(1) // errcode 310000 is not worth a retry
+            .mount(&server)
+            .await;
+        let mut wrong = channel(&server);
+        wrong.secret = Some("SECnot-the-robots".into());
+        let agent = agent(vec![("wrong", wrong)]).await;
+
+        let (code, body) = post(&agent, "wrong", &payload("firing")).await;
+        // Refused for good: a 4xx, which Alertmanager counts as failed without retrying.
+        assert_eq!(code, 424, "{body}");
+        assert!(
+            body.contains("errcode 310000: sign not match") && body.contains("errcode_310000"),
+            "{body}"
+        );
+        let record = status(&agent, "wrong").await;
+        assert_eq!((record.sent, record.failed), (0, 1));
+        assert!(record
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("errcode_310000: "));
+        assert!(record.last_error_at.unwrap() > 1.7e9);
+        let text = metrics(&agent).await;
+        assert!(text.contains(
+            "monstack_agent_dingtalk_notifications_failed_total{channel=\"wrong\",reason=\"errcode_310000\"} 1\n"
+        ), "{text}");
+        assert!(text.contains("monstack_agent_dingtalk_notifications_total{channel=\"wrong\"} 1\n"));
+        assert!(!text.contains(
+            "monstack_agent_dingtalk_last_error_timestamp_seconds{channel=\"wrong\"} 0.000"
+        ));
+
+        // A channel whose keyword the robot does not get.
+        let server2 = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(robot())
+            .mount(&server2)
+            .await;
+        let mut no_keyword = channel(&server2);
+        no_keyword.keyword = None;
+        let agent = self::agent(vec![("quiet", no_keyword)]).await;
+        let (code, body) = post(&agent, "quiet", &payload("firing")).await;
+        assert_eq!(code, 424);
+        assert!(body.contains("keywords not in content"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_rate_limits_are_retried_each_attempt_signed_afresh() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500).set_body_string("busy"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    serde_json::json!({"errcode": 130101, "errmsg": "send too fast"}),
+                ),
+            )
+            .up_to_n_times(1)
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(robot())
+            .with_priority(3)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let agent = agent(vec![("ops-ding", channel(&server))]).await;
+        let (code, body) = post(&agent, "ops-ding", &payload("firing")).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+        let record = status(&agent, "ops-ding").await;
+        assert_eq!((record.sent, record.failed), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_robot_fails_after_every_attempt_as_network() {
+        // A port nothing listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let unreachable = ChannelConfig {
+            url: format!("http://127.0.0.1:{port}/robot/send?access_token={TOKEN}"),
+            secret: None,
+            keyword: None,
+            at_mobiles: vec![],
+            at_all: false,
+        };
+        let agent = agent(vec![("down", unreachable)]).await;
+        let (code, body) = post(&agent, "down", &payload("firing")).await;
+        assert_eq!(code, 502);
+        assert!(body.contains("(network, 4 attempt(s))"), "{body}");
+        assert!(
+            !body.contains(TOKEN),
+            "the token stays out of messages: {body}"
+        );
+        let text = metrics(&agent).await;
+        assert!(text.contains(
+            "monstack_agent_dingtalk_notifications_failed_total{channel=\"down\",reason=\"network\"} 1\n"
+        ));
+        let persistent_500 = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .expect(4)
+            .mount(&persistent_500)
+            .await;
+        let agent = self::agent(vec![("flaky", channel(&persistent_500))]).await;
+        let (code, body) = post(&agent, "flaky", &payload("firing")).await;
+        assert_eq!(code, 502);
+        assert!(body.contains("(http_5xx, 4 attempt(s))"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn unknown_channels_bad_payloads_and_readiness() {
+        let server = MockServer::start().await;
+        let agent = agent(vec![("ops-ding", channel(&server))]).await;
+        let (code, body) = post(&agent, "nope", &payload("firing")).await;
+        assert_eq!(code, 404);
+        assert_eq!(
+            body,
+            "no DingTalk channel `nope` in the agent's config (it has ops-ding)\n"
+        );
+        let response = client()
+            .get(format!("{agent}/dingtalk/nope/status"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        let response = client()
+            .post(format!("{agent}/dingtalk/ops-ding"))
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .starts_with("not an Alertmanager webhook payload"));
+        assert!(server.received_requests().await.unwrap().is_empty());
+        let ready = client()
+            .get(format!("{agent}/-/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+
+        // Without any DingTalk config the agent runs as before and says why it has no channel.
+        let bare = self::agent(vec![]).await;
+        let (code, body) = post(&bare, "ops-ding", &payload("firing")).await;
+        assert_eq!(code, 404);
+        assert!(body.contains("it has none"), "{body}");
+        assert!(!metrics(&bare).await.contains("dingtalk"));
+    }
+
+    #[test]
+    fn the_config_file_reads_back_what_render_writes() {
+        let stack = crate::render::testkit::full();
+        let files = crate::render::agent::render(&stack).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.yml");
+        std::fs::write(&path, &files[0].contents).unwrap();
+        let config = ConfigFile::load(&path).unwrap();
+        assert_eq!(
+            config.dingtalk["ops-ding"].secret.as_deref(),
+            Some("SECxyz")
+        );
+        std::fs::write(&path, "dingtalk: {x: {url: u, sekret: s}}\n").unwrap();
+        let error = format!("{:#}", ConfigFile::load(&path).unwrap_err());
+        assert!(error.contains("sekret"), "{error}");
+    }
 }

@@ -145,10 +145,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the discovery agent in the foreground: etcd registrations -> Prometheus target files.
+    /// Run the agent in the foreground: etcd registrations -> Prometheus target files, and the
+    /// DingTalk relay (POST /dingtalk/CHANNEL, GET /dingtalk/CHANNEL/status).
     ///
     /// `monstack up` runs it as a container; run it yourself where that is not possible (e.g. a
-    /// macOS host) or under systemd. Without options it reads the manifest.
+    /// macOS host) or under systemd. Without options it reads the manifest, and the DingTalk
+    /// channels from .monstack/agent/agent.yml when `monstack render` wrote one. With --config,
+    /// or with --etcd and --targets-dir, it reads no manifest: the options say everything.
     Agent {
         /// etcd's URL (default: the stack's etcd on this machine).
         #[arg(long, value_name = "URL")]
@@ -162,6 +165,10 @@ pub enum Command {
         /// Address of the agent's HTTP server (/metrics, /-/ready).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// The agent's config file with the DingTalk channels (default, without other options:
+        /// .monstack/agent/agent.yml if it exists).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
     },
     /// Write the discovered target files once from etcd, and exit (for scripts).
     Sync,

@@ -34,6 +34,9 @@ pub const SERVICES: [&str; 6] = [
     model::AGENT,
 ];
 
+/// Where the agent's container sees `.monstack/agent/` (its `agent.yml`).
+pub const AGENT_CONFIG_MOUNT: &str = "/etc/monstack-agent";
+
 pub fn network_name(project: &str) -> String {
     format!("monstack-{project}")
 }
@@ -372,6 +375,18 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
                 read_only: false,
             });
         }
+        // DingTalk channels: the relay reads its channels (with tokens and secrets) from a
+        // rendered file, so a channel change recreates the agent (it has nothing to reload).
+        if tree.get(crate::render::agent::CONFIG_PATH).is_some() {
+            agent
+                .cmd
+                .extend(["--config".into(), format!("{AGENT_CONFIG_MOUNT}/agent.yml")]);
+            agent
+                .mounts
+                .push(bind(crate::render::agent::CONFIG_DIR, AGENT_CONFIG_MOUNT));
+            agent.group_add = vec![host.secret_gid.to_string()];
+            agent.config_files = vec![crate::render::agent::CONFIG_PATH.to_string()];
+        }
         agent.user = Some(format!("{}:{}", host.host_user.0, host.host_user.1));
         specs.push(agent);
     }
@@ -447,16 +462,25 @@ mod tests {
                 "--prefix",
                 "/service/",
                 "--targets-dir",
-                "/targets"
+                "/targets",
+                "--config",
+                "/etc/monstack-agent/agent.yml"
             ]
         );
         assert_eq!(
             agent.mounts,
-            [Mount {
-                source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()),
-                target: "/targets".into(),
-                read_only: false
-            }]
+            [
+                Mount {
+                    source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()),
+                    target: "/targets".into(),
+                    read_only: false
+                },
+                Mount {
+                    source: MountSource::Bind("/p/.monstack/agent".into()),
+                    target: "/etc/monstack-agent".into(),
+                    read_only: true
+                }
+            ]
         );
         assert_eq!(agent.user.as_deref(), Some("1000:1000"));
         assert_eq!(agent.port.container_port, 8060);
@@ -477,6 +501,55 @@ mod tests {
         assert!(find(&all, "prometheus")
             .cmd
             .contains(&"--scrape.discovery-reload-interval=1s".to_string()));
+    }
+
+    #[test]
+    fn the_agent_reads_its_dingtalk_channels_from_a_secret_file_and_restarts_on_change() {
+        let stack = testkit::full();
+        let all = specs(&stack);
+        let agent = find(&all, "agent");
+        assert_eq!(agent.group_add, ["1000"], "agent.yml is a 0640 secret");
+        assert_eq!(agent.config_files, ["agent/agent.yml"]);
+        assert_eq!(agent.reload, Reload::None);
+        // A new signing secret changes only the file: the config hash, so a recreate.
+        let mut changed = stack.clone();
+        for channel in &mut changed.channels {
+            if let model::ChannelKind::DingTalk { secret, .. } = &mut channel.kind {
+                *secret = Some("SECother".into());
+            }
+        }
+        let after = specs(&changed);
+        assert_eq!(find(&after, "agent").spec_hash, agent.spec_hash);
+        assert_ne!(find(&after, "agent").config_hash, agent.config_hash);
+        // Without DingTalk channels: no file, no flag, no mount.
+        let mut no_ding = stack.clone();
+        no_ding
+            .channels
+            .retain(|c| !matches!(c.kind, model::ChannelKind::DingTalk { .. }));
+        no_ding.alerting.default_notify.retain(|n| n != "ops-ding");
+        for alert in &mut no_ding.alerts {
+            alert.notify.retain(|n| n != "ops-ding");
+        }
+        let all = specs(&no_ding);
+        let agent = find(&all, "agent");
+        assert!(!agent.cmd.contains(&"--config".to_string()));
+        assert_eq!(agent.mounts.len(), 1);
+        assert!(agent.group_add.is_empty());
+        assert!(agent.config_files.is_empty());
+        // Without discovery, DingTalk alone: the agent gets only --listen and --config.
+        let mut ding_only = stack.clone();
+        ding_only.discovery.etcd = None;
+        let all = specs(&ding_only);
+        assert_eq!(
+            find(&all, "agent").cmd,
+            [
+                "agent",
+                "--listen",
+                "0.0.0.0:8060",
+                "--config",
+                "/etc/monstack-agent/agent.yml"
+            ]
+        );
     }
 
     #[test]

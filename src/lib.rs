@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod containers;
 pub mod dashboards;
+pub mod dingtalk;
 pub mod discovery;
 pub mod docker;
 pub mod error;

@@ -1,9 +1,10 @@
-//! `monstack agent` (the discovery bridge in the foreground) and `monstack sync` (one listing).
+//! `monstack agent` (the discovery bridge and the DingTalk relay in the foreground) and
+//! `monstack sync` (one listing).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::agent::{self, AgentConfig, DiscoveryConfig};
+use crate::agent::{self, AgentConfig, ConfigFile, DiscoveryConfig};
 use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
 use crate::containers::host_url;
@@ -15,6 +16,8 @@ pub struct AgentArgs {
     pub prefix: Option<String>,
     pub targets_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// The agent's config file (DingTalk channels).
+    pub config: Option<PathBuf>,
 }
 
 /// Discovery settings from the arguments, falling back to the manifest for what is missing.
@@ -23,8 +26,19 @@ fn discovery_config(
     etcd: Option<String>,
     prefix: Option<String>,
     targets_dir: Option<PathBuf>,
+    config: Option<&PathBuf>,
 ) -> Result<(Option<DiscoveryConfig>, Option<Stack>)> {
-    // Inside the stack's container every setting is given: no manifest there.
+    // With --config (as in the stack's container, which has no manifest) the options say
+    // everything: discovery only with both --etcd and --targets-dir.
+    if config.is_some() && (etcd.is_some() != targets_dir.is_some()) {
+        return Err(Error::usage(
+            "with --config, --etcd and --targets-dir go together",
+            Some("pass both for discovery, or neither".to_string()),
+        ));
+    }
+    if config.is_some() && etcd.is_none() {
+        return Ok((None, None));
+    }
     if let (Some(etcd_url), Some(targets_dir)) = (&etcd, &targets_dir) {
         let prefix = prefix.unwrap_or_else(|| crate::discovery::DEFAULT_PREFIX.to_string());
         return Ok((
@@ -68,7 +82,29 @@ fn discovery_config(
 }
 
 pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
-    let (discovery, stack) = discovery_config(ctx, args.etcd, args.prefix, args.targets_dir)?;
+    let (discovery, stack) = discovery_config(
+        ctx,
+        args.etcd,
+        args.prefix,
+        args.targets_dir,
+        args.config.as_ref(),
+    )?;
+    // On the host without options: the file `monstack render` wrote, if the stack has one.
+    let config_path = args.config.or_else(|| {
+        stack
+            .as_ref()
+            .map(|s| s.root.join(OUT_DIR).join(crate::render::agent::CONFIG_PATH))
+            .filter(|p| p.is_file())
+    });
+    let file = match &config_path {
+        Some(path) => ConfigFile::load(path).map_err(|e| {
+            Error::usage(
+                format!("{e:#}"),
+                Some("run `monstack render` to write .monstack/agent/agent.yml".to_string()),
+            )
+        })?,
+        None => ConfigFile::default(),
+    };
     let listen = match (&args.listen, &stack) {
         (Some(text), _) => text.parse::<SocketAddr>().map_err(|e| {
             Error::usage(
@@ -82,9 +118,24 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
         },
         (None, None) => SocketAddr::from(([127, 0, 0, 1], model::AGENT_PORT)),
     };
-    if discovery.is_none() {
-        ctx.printer
-            .note("no `discovery.etcd` in the manifest: the agent only serves its /metrics");
+    if discovery.is_none() && file.dingtalk.is_empty() {
+        ctx.printer.note(
+            "no `discovery.etcd` and no DingTalk channel: the agent only serves its /metrics",
+        );
+    }
+    if !file.dingtalk.is_empty() {
+        let names: Vec<&str> = file.dingtalk.keys().map(String::as_str).collect();
+        ctx.printer.status(
+            "DingTalk",
+            &format!(
+                "relaying POST /dingtalk/<channel> for {} ({})",
+                names.join(", "),
+                config_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+        );
     }
     ctx.printer.status(
         "Agent",
@@ -93,12 +144,20 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
     let shutdown = async {
         crate::commands::stop_signal().await;
     };
-    agent::run(AgentConfig { listen, discovery }, shutdown).await?;
+    agent::run(
+        AgentConfig {
+            listen,
+            discovery,
+            file,
+        },
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn sync(ctx: &Context) -> Result<()> {
-    let (discovery, _) = discovery_config(ctx, None, None, None)?;
+    let (discovery, _) = discovery_config(ctx, None, None, None, None)?;
     let Some(d) = discovery else {
         return Err(Error::usage(
             "the manifest has no `discovery.etcd`",

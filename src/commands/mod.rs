@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             prefix,
             targets_dir,
             listen,
+            config,
         } => {
             agent::run(
                 &ctx,
@@ -102,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     prefix,
                     targets_dir,
                     listen,
+                    config,
                 },
             )
             .await

@@ -4,6 +4,7 @@
 //! [`crate::fsutil::write_tree`]; later `up` hashes it to decide what to reload or recreate.
 //! Each output has its own module; this one only gathers them into one sorted tree.
 
+pub mod agent;
 pub mod alertmanager;
 pub mod grafana;
 pub mod prometheus;
@@ -75,6 +76,7 @@ pub fn render(stack: &Stack) -> anyhow::Result<Tree> {
     files.extend(rules::render(stack)?);
     files.extend(alertmanager::render(stack)?);
     files.extend(grafana::render(stack)?);
+    files.extend(agent::render(stack)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
         anyhow::bail!(
