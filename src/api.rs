@@ -466,6 +466,13 @@ impl Prometheus {
         }
     }
 
+    /// Every metric name Prometheus has series for (`GET /api/v1/label/__name__/values`).
+    pub async fn metric_names(&self) -> Result<Vec<String>> {
+        self.api_get("/api/v1/label/__name__/values", &[])
+            .await
+            .with_context(|| format!("listing the metric names of Prometheus at {}", self.base))
+    }
+
     /// GETs a `/api/v1` endpoint and returns `data`, or Prometheus' own error message.
     async fn api_get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T> {
         let request = self.client.get(format!("{}{path}", self.base)).query(query);

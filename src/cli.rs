@@ -196,6 +196,27 @@ pub enum Command {
         #[arg(long = "label", value_name = "K=V")]
         labels: Vec<String>,
     },
+    /// Add a Grafana dashboard to the stack, ready to show data on its first load.
+    ///
+    /// SOURCE is a bundled dashboard (see `monstack dashboards`), a JSON file, an http(s) URL,
+    /// or grafana.com/ID (also gnet:ID; the latest revision). Datasource inputs such as
+    /// ${DS_PROMETHEUS} are resolved to the stack's datasources, the file is saved as
+    /// dashboards/UID.json and listed in monstack.yaml (comments kept). On a running stack it is
+    /// also pushed to Grafana, and the metric names Prometheus lacks are listed with close names.
+    ///
+    /// Example: monstack import-dashboard grafana.com/1860 --folder Hosts
+    ImportDashboard {
+        /// Bundled name, JSON file, URL, or grafana.com/ID.
+        source: String,
+        /// Grafana folder to put it in (default: General).
+        #[arg(long, value_name = "NAME")]
+        folder: Option<String>,
+        /// Replace an existing dashboards/UID.json that holds another version.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the bundled dashboards and the manifest's dashboards.
+    Dashboards,
     /// Print the JSON Schema of monstack.yaml (for editors).
     Schema,
     /// Print shell completions.

@@ -6,5 +6,6 @@ mod cli;
 mod dashboards;
 mod discovery;
 mod images;
+mod import;
 mod malformed;
 mod up;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod down;
+mod import_dashboard;
 mod init;
 mod logs;
 pub mod register;
@@ -142,6 +143,22 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Error::Interrupted(_) => Ok(()),
                 other => Err(other),
             }),
+        Command::ImportDashboard {
+            source,
+            folder,
+            force,
+        } => {
+            import_dashboard::run(
+                &ctx,
+                import_dashboard::Import {
+                    source,
+                    folder,
+                    force,
+                },
+            )
+            .await
+        }
+        Command::Dashboards => import_dashboard::list(&ctx),
         Command::Schema => {
             let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
             let text = serde_json::to_string_pretty(&schema).context("printing the schema")?;
