@@ -217,6 +217,11 @@ pub enum Command {
     },
     /// List the bundled dashboards and the manifest's dashboards.
     Dashboards,
+    /// Check that alerts arrive (`alert test`), or list the rules and firing alerts.
+    Alert {
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
     /// Print the JSON Schema of monstack.yaml (for editors).
     Schema,
     /// Print shell completions.
@@ -226,6 +231,27 @@ pub enum Command {
         /// The shell to generate completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test alert through Alertmanager to channels and report, per channel, whether it
+    /// was delivered or why it failed. Exits 1 when any failed.
+    ///
+    /// The alert (MonstackTest) reaches only the named channels (default: all), is resolved
+    /// afterwards, and needs a running stack (`monstack up`).
+    ///
+    /// Example: monstack alert test ops-mail ops-ding
+    Test {
+        /// Channels to test (default: every channel).
+        channels: Vec<String>,
+    },
+    /// List Prometheus' alerting rules (state, health, last error) and the firing alerts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -196,6 +196,9 @@ pub struct Alerting {
     pub group_wait: Duration,
     pub group_interval: Duration,
     pub repeat_interval: Duration,
+    /// The built-in alert pack (`alerting.builtin`, on by default): target down, failed config
+    /// reloads, rule and notification failures, agent down, TSDB growth.
+    pub builtin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

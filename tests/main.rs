@@ -2,6 +2,7 @@
 
 mod support;
 
+mod alerts;
 mod cli;
 mod dashboards;
 mod discovery;

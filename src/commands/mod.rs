@@ -2,6 +2,7 @@
 //! holds what several commands share: finding and loading the manifest.
 
 mod agent;
+mod alert;
 mod down;
 mod import_dashboard;
 mod init;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, Lang};
+use crate::cli::{AlertCommand, Cli, Command, Lang};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Source};
 use crate::model::Stack;
@@ -159,6 +160,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Dashboards => import_dashboard::list(&ctx),
+        Command::Alert { command } => match command {
+            AlertCommand::Test { channels } => alert::test(&ctx, &channels).await,
+            AlertCommand::List { json } => alert::list(&ctx, json).await,
+        },
         Command::Schema => {
             let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
             let text = serde_json::to_string_pretty(&schema).context("printing the schema")?;

@@ -1112,6 +1112,7 @@ fn read_alerting(
         group_wait: Duration::from_secs(30),
         group_interval: Duration::from_secs(300),
         repeat_interval: Duration::from_secs(4 * 3600),
+        builtin: true,
     };
     let Some(obj) = node.and_then(|n| r.object(n, &spec::ALERTING)) else {
         return alerting;
@@ -1148,6 +1149,9 @@ fn read_alerting(
         if let Some(d) = r.opt_duration(&obj, key) {
             *slot = d;
         }
+    }
+    if let Some(builtin) = obj.get("builtin").and_then(|n| r.bool(n, "builtin")) {
+        alerting.builtin = builtin;
     }
     alerting
 }

@@ -298,6 +298,7 @@ pub static ALERTING: Section = Section {
         opt("group_wait", Ty::Duration, "Wait before the first notification of a group. Default: 30s."),
         opt("group_interval", Ty::Duration, "Wait before notifying about new alerts in a group. Default: 5m."),
         opt("repeat_interval", Ty::Duration, "Re-send a still-firing alert after this long. Default: 4h."),
+        opt("builtin", Ty::Bool, "The built-in alerts (target down, config reload failed, rule and notification failures, agent down, TSDB filling up), sent to alerting.notify. Default: true."),
     ],
 };
 

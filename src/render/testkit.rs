@@ -53,6 +53,7 @@ pub fn minimal() -> Stack {
             group_wait: d("30s"),
             group_interval: d("5m"),
             repeat_interval: d("4h"),
+            builtin: true,
         },
         alerts: vec![],
         datasources: vec![],
