@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::etcd::{Etcd, WatchError, WatchEvent};
-use crate::fsutil::{write_atomic, MODE_PUBLIC};
+use crate::fsutil::{write_atomic_unsynced, MODE_PUBLIC};
 
 /// Where registrations live by convention.
 pub const DEFAULT_PREFIX: &str = "/service/";
@@ -302,48 +302,27 @@ impl Registry {
 
     /// Every target file: file name -> contents.
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
-        let names: BTreeSet<String> = self.by_key.values().map(|r| file_name(&r.name)).collect();
-        names
+        // Group once: scanning every registration per file is quadratic at 10,000 services.
+        let mut groups: BTreeMap<String, Vec<(&String, &Registration)>> = BTreeMap::new();
+        for (key, registration) in &self.by_key {
+            groups
+                .entry(file_name(&registration.name))
+                .or_default()
+                .push((key, registration));
+        }
+        groups
             .into_iter()
-            .filter_map(|name| self.file(&name).map(|contents| (name, contents)))
+            .map(|(name, members)| (name, render_file(members)))
             .collect()
     }
 
-    /// The contents of one target file, or `None` when no instance belongs in it. Services whose
-    /// names sanitise to the same file share it; their `service` labels tell them apart.
     pub fn file(&self, file: &str) -> Option<Vec<u8>> {
-        let mut members: Vec<(&String, &Registration)> = self
+        let members: Vec<(&String, &Registration)> = self
             .by_key
             .iter()
             .filter(|(_, r)| file_name(&r.name) == file)
             .collect();
-        if members.is_empty() {
-            return None;
-        }
-        members.sort_by(|(ka, a), (kb, b)| (&a.name, &a.id, ka).cmp(&(&b.name, &b.id, kb)));
-        let groups: Vec<TargetGroup> = members
-            .into_iter()
-            .map(|(_, r)| {
-                let mut labels: BTreeMap<&str, &str> = r
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                labels.insert("service", &r.name);
-                labels.insert("service_id", &r.id);
-                if r.metrics_path != DEFAULT_METRICS_PATH {
-                    labels.insert("__metrics_path__", &r.metrics_path);
-                }
-                TargetGroup {
-                    targets: [&r.address],
-                    labels,
-                }
-            })
-            .collect();
-        let mut contents =
-            serde_json::to_vec_pretty(&groups).expect("target groups always serialize");
-        contents.push(b'\n');
-        Some(contents)
+        (!members.is_empty()).then(|| render_file(members))
     }
 }
 
@@ -436,7 +415,7 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> Result<bool> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(false);
     }
-    write_atomic(path, contents, MODE_PUBLIC)?;
+    write_atomic_unsynced(path, contents, MODE_PUBLIC)?;
     Ok(true)
 }
 
@@ -746,6 +725,33 @@ impl Bridge {
         self.metrics.synced_now(&self.registry);
         Ok(())
     }
+}
+
+/// One service's file_sd file: its instances, sorted, as pretty JSON.
+fn render_file(mut members: Vec<(&String, &Registration)>) -> Vec<u8> {
+    members.sort_by(|(ka, a), (kb, b)| (&a.name, &a.id, ka).cmp(&(&b.name, &b.id, kb)));
+    let groups: Vec<TargetGroup> = members
+        .into_iter()
+        .map(|(_, r)| {
+            let mut labels: BTreeMap<&str, &str> = r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            labels.insert("service", &r.name);
+            labels.insert("service_id", &r.id);
+            if r.metrics_path != DEFAULT_METRICS_PATH {
+                labels.insert("__metrics_path__", &r.metrics_path);
+            }
+            TargetGroup {
+                targets: [&r.address],
+                labels,
+            }
+        })
+        .collect();
+    let mut contents = serde_json::to_vec_pretty(&groups).expect("target groups always serialize");
+    contents.push(b'\n');
+    contents
 }
 
 #[cfg(test)]

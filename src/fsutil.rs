@@ -29,6 +29,18 @@ pub fn mode_for(secret: bool) -> u32 {
 /// Writes `contents` to `path` atomically. The temp file starts with `.` and ends in `.tmp`, so
 /// Prometheus' file_sd globs (`*.json`) never see a half-written file.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    write_atomic_with(path, contents, mode, true)
+}
+
+/// [`write_atomic`] without the fsync: readers still never see a half-written file (the rename
+/// is atomic), but a crash may lose the write. For files that are re-derived anyway (the
+/// discovered targets, rebuilt from etcd on every start), where an fsync per file would make a
+/// listing of thousands of services take seconds.
+pub fn write_atomic_unsynced(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    write_atomic_with(path, contents, mode, false)
+}
+
+fn write_atomic_with(path: &Path, contents: &[u8], mode: u32, sync: bool) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -49,8 +61,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
             .with_context(|| format!("creating {}", tmp.display()))?;
         file.write_all(contents)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        if sync {
+            file.sync_all()
+                .with_context(|| format!("writing {}", tmp.display()))?;
+        }
         #[cfg(unix)]
         {
             // The mode given to open() is filtered by the umask; set it exactly.
