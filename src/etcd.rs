@@ -10,6 +10,7 @@
 //! (no event, no progress notification) arrives for [`Etcd::with_watch_idle_timeout`]: that is
 //! how a connection that died without a FIN (a partition, a dead host) is noticed.
 
+use crate::api::{error_chain, snippet};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -33,7 +34,6 @@ pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(21 * 60);
 const WATCH_NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How much of an unexpected response body goes into an error message.
-const BODY_SNIPPET_CHARS: usize = 300;
 
 #[derive(Clone, Debug)]
 pub struct Etcd {
@@ -599,34 +599,6 @@ async fn next_watch_item(
 
 // ---------------------------------------------------------------------------------------------
 // Error text
-
-/// reqwest's Display names only the outermost layer; the useful part ("Connection refused") is
-/// further down.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_string();
-    }
-    match text.char_indices().nth(BODY_SNIPPET_CHARS) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A real etcd for tests (also used by the discovery tests)

@@ -18,6 +18,22 @@ pub const MODE_SECRET: u32 = 0o640;
 /// Mode of files only monstack itself reads (the Grafana admin password).
 pub const MODE_PRIVATE: u32 = 0o600;
 
+/// An existing file's permission bits (to keep them when rewriting it), else [`MODE_PUBLIC`].
+pub fn mode_of(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(MODE_PUBLIC)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        MODE_PUBLIC
+    }
+}
+
 pub fn mode_for(secret: bool) -> u32 {
     if secret {
         MODE_SECRET

@@ -75,7 +75,8 @@ pub async fn run(ctx: &Context, args: Import) -> Result<()> {
         .folder
         .map(|f| f.trim().to_string())
         .filter(|f| !f.is_empty());
-    let text = read_manifest(ctx)?;
+    let text =
+        crate::commands::read_manifest_text(ctx, "imported dashboards are listed in the manifest")?;
     let stack = load(ctx)?;
     let imported = match origin {
         Origin::Bundled(name) => import_bundled(ctx, &text, &stack, &name, folder)?,
@@ -573,19 +574,6 @@ fn edit_error(e: EditError) -> Error {
     Error::usage(e.to_string(), Some(hint.to_string()))
 }
 
-fn read_manifest(ctx: &Context) -> Result<String> {
-    std::fs::read_to_string(&ctx.file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(
-            format!("{} does not exist", ctx.file.display()),
-            Some(
-                "run `monstack init` first; imported dashboards are listed in the manifest"
-                    .to_string(),
-            ),
-        ),
-        _ => Error::usage(format!("cannot read {}: {e}", ctx.file.display()), None),
-    })
-}
-
 /// Loads the edited manifest (nothing is written when it is invalid), then writes it and the
 /// rendered tree.
 fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack> {
@@ -603,23 +591,10 @@ fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack
     .map_err(Error::Manifest)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     if text != old_text {
-        fsutil::write_atomic(&ctx.file, text.as_bytes(), file_mode(&ctx.file))?;
+        fsutil::write_atomic(&ctx.file, text.as_bytes(), fsutil::mode_of(&ctx.file))?;
     }
     fsutil::write_tree(&stack.root.join(OUT_DIR), &tree)?;
     Ok(stack)
-}
-
-#[cfg(unix)]
-fn file_mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(fsutil::MODE_PUBLIC)
-}
-
-#[cfg(not(unix))]
-fn file_mode(_: &Path) -> u32 {
-    fsutil::MODE_PUBLIC
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -182,6 +182,18 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The manifest's text for commands that edit it; a missing file is an input error pointing at
+/// `init` (`kept`: what the manifest holds for this command, for the hint).
+pub fn read_manifest_text(ctx: &Context, kept: &str) -> Result<String> {
+    std::fs::read_to_string(&ctx.file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::usage(
+            format!("{} does not exist", ctx.file.display()),
+            Some(format!("run `monstack init` first; {kept}")),
+        ),
+        _ => Error::usage(format!("cannot read {}: {e}", ctx.file.display()), None),
+    })
+}
+
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (systemd, `timeout`, `docker stop`).
 pub async fn stop_signal() {
     #[cfg(unix)]

@@ -47,7 +47,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
         interval: args.interval,
         labels: parse_labels(&args.labels)?,
     };
-    let text = read_manifest(ctx)?;
+    let text = crate::commands::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::add_targets(&text, &args.job, &args.addrs, &settings).map_err(edit_error)?;
     let stack = apply(ctx, &edit.text).await?;
     let what = if edit.created_job { "new job" } else { "job" };
@@ -69,7 +69,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
 }
 
 pub async fn remove(ctx: &Context, job: &str, addrs: &[String]) -> Result<()> {
-    let text = read_manifest(ctx)?;
+    let text = crate::commands::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::remove_targets(&text, job, addrs).map_err(edit_error)?;
     apply(ctx, &edit.text).await?;
     if addrs.is_empty() {
@@ -98,16 +98,6 @@ fn edit_error(e: EditError) -> Error {
     }
 }
 
-fn read_manifest(ctx: &Context) -> Result<String> {
-    std::fs::read_to_string(&ctx.file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(
-            format!("{} does not exist", ctx.file.display()),
-            Some("run `monstack init` first; targets are kept in the manifest".to_string()),
-        ),
-        _ => Error::usage(format!("cannot read {}: {e}", ctx.file.display()), None),
-    })
-}
-
 /// Validates the edited manifest (nothing is written when it is invalid), writes it and the
 /// rendered files, and reloads a running Prometheus when its configuration changed.
 async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
@@ -125,7 +115,7 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
     .map_err(Error::Manifest)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out_dir = stack.root.join(OUT_DIR);
-    let mode = file_mode(&ctx.file);
+    let mode = fsutil::mode_of(&ctx.file);
     fsutil::write_atomic(&ctx.file, text.as_bytes(), mode)?;
     let report = fsutil::write_tree(&out_dir, &tree)?;
     let config_changed = report
@@ -136,19 +126,6 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
         reload_if_running(ctx, &stack, &tree, &out_dir).await?;
     }
     Ok(stack)
-}
-
-#[cfg(unix)]
-fn file_mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(fsutil::MODE_PUBLIC)
-}
-
-#[cfg(not(unix))]
-fn file_mode(_: &Path) -> u32 {
-    fsutil::MODE_PUBLIC
 }
 
 /// The stack's Prometheus when it answers, else `None` (the stack is not up: files suffice).
