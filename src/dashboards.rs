@@ -1100,8 +1100,8 @@ mod tests {
     /// Real dashboards exported from Grafana and published on grafana.com.
     #[test]
     fn real_world_fixtures_prepare_cleanly() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/exported-dashboards");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             println!("skipping: fixture directory {} is missing", dir.display());
             return;
@@ -1365,8 +1365,8 @@ mod metric_name_tests {
     /// function or label.
     #[test]
     fn real_world_fixtures_yield_plausible_names() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/exported-dashboards");
         let Ok(text) = std::fs::read_to_string(dir.join("node-exporter-full.json")) else {
             println!("skipping: fixture directory {} is missing", dir.display());
             return;

@@ -24,7 +24,7 @@ const FIXTURES: [(&str, &str); 5] = [
 const GRAFANA_PASSWORD: &str = "s3cret-Admin-pass";
 
 fn fixtures_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exported-dashboards");
     if dir.join(FIXTURES[0].0).is_file() {
         return Some(dir);
     }

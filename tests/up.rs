@@ -139,10 +139,13 @@ async fn rule_names(port: u16) -> Vec<String> {
         .await
         .unwrap();
     let mut names = Vec::new();
+    // The manifest's own alerts only: the built-in pack is its own group.
     for group in body["data"]["groups"]
         .as_array()
         .cloned()
         .unwrap_or_default()
+        .into_iter()
+        .filter(|g| g["name"] == "monstack")
     {
         for rule in group["rules"].as_array().cloned().unwrap_or_default() {
             names.push(rule["name"].as_str().unwrap_or_default().to_string());

@@ -742,8 +742,8 @@ groups:
     /// The checker itself against real dashboards: once prepared they must pass.
     #[test]
     fn prepared_fixture_dashboards_pass() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/exported-dashboards");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             println!("skipping: fixture directory {} is missing", dir.display());
             return;
