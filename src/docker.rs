@@ -323,10 +323,16 @@ impl Engine {
     }
 
     pub async fn start(&self, name: &str) -> anyhow::Result<()> {
-        self.docker
+        match self
+            .docker
             .start_container(name, None::<StartContainerOptions>)
             .await
-            .map_err(|e| anyhow!("starting {name}: {}", docker_message(&e)))
+        {
+            Ok(()) => Ok(()),
+            // Already running (started by an interrupted earlier run): what we wanted.
+            Err(e) if is_status(&e, 304) => Ok(()),
+            Err(e) => Err(anyhow!("starting {name}: {}", docker_message(&e))),
+        }
     }
 
     /// Stops (10 s grace) and removes a container; its volumes stay. Missing is fine.

@@ -334,6 +334,16 @@ async fn check_ports(
         if std::net::TcpListener::bind((spec.port.host_ip, port)).is_ok() {
             continue;
         }
+        // A container an interrupted `up` created and the engine has started since it was
+        // listed holds its own port: it is the one this action starts.
+        if matches!(action, Action::Start { .. })
+            && engine
+                .state(&spec.name)
+                .await?
+                .is_some_and(|state| state.running)
+        {
+            continue;
+        }
         if published.is_none() {
             published = Some(engine.published_ports().await?);
         }
