@@ -19,13 +19,12 @@ use serde_json::Value;
 
 use crate::api;
 use crate::commands::render::OUT_DIR;
-use crate::commands::{load, manifest_dir, Context};
+use crate::commands::{load, Context};
 use crate::containers;
 use crate::dashboards::{self, slug, stable_hash};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::manifest::edit::{self, DashboardEntry, EditError};
-use crate::manifest::{self, Source};
 use crate::model::{
     DashboardSource, Stack, ALERTMANAGER_DATASOURCE_UID, PROMETHEUS_DATASOURCE_UID,
 };
@@ -577,18 +576,7 @@ fn edit_error(e: EditError) -> Error {
 /// Loads the edited manifest (nothing is written when it is invalid), then writes it and the
 /// rendered tree.
 fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack> {
-    let root = manifest_dir(&ctx.file)?;
-    let display = ctx.file.display().to_string();
-    let env = |name: &str| std::env::var(name).ok();
-    let stack = manifest::load(
-        &Source {
-            text,
-            display_name: &display,
-            root: &root,
-        },
-        &env,
-    )
-    .map_err(Error::Manifest)?;
+    let stack = crate::commands::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     if text != old_text {
         fsutil::write_atomic(&ctx.file, text.as_bytes(), fsutil::mode_of(&ctx.file))?;

@@ -182,6 +182,19 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Validates manifest text meant for `ctx.file` (an edited manifest, before it is written).
+pub fn load_text(ctx: &Context, text: &str) -> Result<Stack> {
+    let root = manifest_dir(&ctx.file)?;
+    let display = ctx.file.display().to_string();
+    let env = |name: &str| std::env::var(name).ok();
+    let source = Source {
+        text,
+        display_name: &display,
+        root: &root,
+    };
+    manifest::load(&source, &env).map_err(Error::Manifest)
+}
+
 /// The manifest's text for commands that edit it; a missing file is an input error pointing at
 /// `init` (`kept`: what the manifest holds for this command, for the hint).
 pub fn read_manifest_text(ctx: &Context, kept: &str) -> Result<String> {

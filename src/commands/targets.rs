@@ -15,13 +15,12 @@ use crate::api::{self, Health};
 use crate::commands::register::{check_address, etcd_of, parse_labels};
 use crate::commands::render::OUT_DIR;
 use crate::commands::up::AppliedState;
-use crate::commands::{load, manifest_dir, Context};
+use crate::commands::{load, Context};
 use crate::containers::{self, HostContext};
 use crate::docker::Engine;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::manifest::edit::{self, EditError, JobSettings};
-use crate::manifest::{self, Source};
 use crate::model::{self, Duration as PromDuration, Stack};
 use crate::render;
 
@@ -101,18 +100,7 @@ fn edit_error(e: EditError) -> Error {
 /// Validates the edited manifest (nothing is written when it is invalid), writes it and the
 /// rendered files, and reloads a running Prometheus when its configuration changed.
 async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
-    let root = manifest_dir(&ctx.file)?;
-    let display = ctx.file.display().to_string();
-    let env = |name: &str| std::env::var(name).ok();
-    let stack = manifest::load(
-        &Source {
-            text,
-            display_name: &display,
-            root: &root,
-        },
-        &env,
-    )
-    .map_err(Error::Manifest)?;
+    let stack = crate::commands::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out_dir = stack.root.join(OUT_DIR);
     let mode = fsutil::mode_of(&ctx.file);
