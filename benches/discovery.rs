@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use monstack::api::{self, Prometheus};
-use monstack::discovery::{self, BridgeMetrics, Registry};
-use monstack::etcd::Etcd;
-use monstack::fsutil;
+use monstack::agent::discovery::{self, BridgeMetrics, Registry};
+use monstack::clients::etcd::Etcd;
+use monstack::clients::{self, Prometheus};
+use monstack::files;
 
 const SERVICES: usize = 1_000;
 const INSTANCES: usize = 10_000;
@@ -297,7 +297,11 @@ async fn start_etcd(bin: &Path, work: &Path, client: &reqwest::Client) -> (Child
         .wait_until("waiting for etcd to become healthy", || {
             let client = client.clone();
             let url = client_url.clone();
-            async move { api::is_ready(&client, "etcd", &url).await.unwrap_or(false) }
+            async move {
+                clients::is_ready(&client, "etcd", &url)
+                    .await
+                    .unwrap_or(false)
+            }
         })
         .await;
     (child, Etcd::new(client, client_url))
@@ -423,7 +427,7 @@ fn main() {
 
 async fn run(etcd_bin: &Path) -> Summary {
     let work = tempfile::tempdir().expect("creating a temp dir");
-    let client = api::http_client().expect("building the HTTP client");
+    let client = clients::http_client().expect("building the HTTP client");
     let (_etcd_child, etcd) = start_etcd(etcd_bin, work.path(), &client).await;
     println!(
         "etcd: {} ({}), data in {}",
@@ -675,7 +679,7 @@ async fn initial_sync(etcd: &Etcd, work: &Path) -> (f64, usize, Option<usize>) {
         let dir = work.join(format!("sync-phases-{run}"));
         let started = Clock::start();
         for (name, contents) in &files {
-            fsutil::write_atomic(&dir.join(name), contents, fsutil::MODE_PUBLIC).expect("writing");
+            files::write_atomic(&dir.join(name), contents, files::MODE_PUBLIC).expect("writing");
         }
         phases[5].push(started.elapsed());
         let dir = work.join(format!("sync-phases-nosync-{run}"));

@@ -5,25 +5,17 @@
 //! Docker/HTTP -> health. Everything up to the rendered files is pure.
 
 pub mod agent;
-pub mod agent_image;
-pub mod api;
 pub mod cli;
+pub mod clients;
 pub mod commands;
-pub mod containers;
 pub mod dashboards;
-pub mod dingtalk;
-pub mod discovery;
-pub mod docker;
 pub mod error;
-pub mod etcd;
-pub mod fsutil;
+pub mod files;
 pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod output;
-pub mod plan;
 pub mod render;
-pub mod secrets;
+pub mod stack;
 #[cfg(test)]
 pub mod testsupport;
-pub mod yaml;

@@ -23,7 +23,7 @@ use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use monstack::docker::Engine;
+use monstack::stack::docker::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use monstack::containers::{self, ContainerSpec, HostContext, MountSource};
-use monstack::docker::Engine;
 use monstack::manifest::{self, Source};
+use monstack::stack::containers::{self, ContainerSpec, HostContext, MountSource};
+use monstack::stack::docker::Engine;
 
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard,
@@ -50,7 +50,7 @@ async fn every_service_runs_from_the_test_images_as_the_stack_specifies_it() {
     let stack = manifest::load(&source, &|_| None).unwrap_or_else(|d| panic!("{d}"));
     let tree = monstack::render::render(&stack).unwrap();
     let out = dir.path().join(".monstack");
-    monstack::fsutil::write_tree(&out, &tree).unwrap();
+    monstack::files::write_tree(&out, &tree).unwrap();
 
     let am_config = std::fs::metadata(out.join("alertmanager/alertmanager.yml")).unwrap();
     assert_eq!(

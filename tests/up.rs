@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use monstack::docker::Engine;
+use monstack::stack::docker::Engine;
 
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use crate::agent::{self, AgentConfig, ConfigFile, DiscoveryConfig};
 use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
-use crate::containers::host_url;
 use crate::error::{Error, Result};
 use crate::model::{self, Stack};
+use crate::stack::containers::host_url;
 
 pub struct AgentArgs {
     pub etcd: Option<String>,
@@ -40,7 +40,7 @@ fn discovery_config(
         return Ok((None, None));
     }
     if let (Some(etcd_url), Some(targets_dir)) = (&etcd, &targets_dir) {
-        let prefix = prefix.unwrap_or_else(|| crate::discovery::DEFAULT_PREFIX.to_string());
+        let prefix = prefix.unwrap_or_else(|| crate::agent::discovery::DEFAULT_PREFIX.to_string());
         return Ok((
             Some(DiscoveryConfig {
                 etcd_url: etcd_url.clone(),
@@ -164,9 +164,9 @@ pub async fn sync(ctx: &Context) -> Result<()> {
             Some("add `discovery: {etcd: {}}` (and `etcd: {}`)".to_string()),
         ));
     };
-    let client = crate::api::http_client()?;
-    let etcd = crate::etcd::Etcd::new(&client, &d.etcd_url);
-    let report = crate::discovery::sync_once(&etcd, &d.prefix, &d.targets_dir).await?;
+    let client = crate::clients::http_client()?;
+    let etcd = crate::clients::etcd::Etcd::new(&client, &d.etcd_url);
+    let report = crate::agent::discovery::sync_once(&etcd, &d.prefix, &d.targets_dir).await?;
     for skipped in &report.skipped {
         ctx.printer.warn(&format!("{skipped:?}"));
     }

@@ -24,13 +24,13 @@ use anyhow::{anyhow, Context as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api;
+use crate::clients;
 use crate::commands::{load, Context};
-use crate::containers;
-use crate::docker::Engine;
 use crate::error::{Error, Result};
 use crate::model::{AlertEngine, ChannelKind, Stack};
 use crate::render::alertmanager::{TEST_ALERTNAME, TEST_CHANNEL_LABEL, TEST_ID_LABEL};
+use crate::stack::containers;
+use crate::stack::docker::Engine;
 
 /// How long `alert test` waits for every outcome: the test routes' group wait (1s), then up to
 /// ~10s of retries for a failing channel, plus room for the agent's own retries to DingTalk.
@@ -86,9 +86,9 @@ pub async fn test(ctx: &Context, names: &[String]) -> Result<()> {
         ));
     }
     let mut channels = choose_channels(&stack, names)?;
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
     let am_url = containers::host_url(am.bind, am.port);
-    let alertmanager = api::Alertmanager::new(&client, &am_url);
+    let alertmanager = clients::Alertmanager::new(&client, &am_url);
     if !alertmanager.ready().await.unwrap_or(false) {
         return Err(Error::usage(
             format!("Alertmanager does not answer at {am_url}"),
@@ -661,7 +661,7 @@ struct Listing {
 
 pub async fn list(ctx: &Context, json_output: bool) -> Result<()> {
     let stack = load(ctx)?;
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
     let prom = &stack.prometheus.service;
     let prom_url = containers::host_url(prom.bind, prom.port);
     let rules_json = get_json(&client, &format!("{prom_url}/api/v1/rules"))

@@ -4,9 +4,9 @@
 use futures_util::future::join_all;
 
 use crate::commands::{project_name, Context};
-use crate::containers;
-use crate::docker::Engine;
 use crate::error::Result;
+use crate::stack::containers;
+use crate::stack::docker::Engine;
 
 pub async fn run(ctx: &Context, volumes: bool) -> Result<()> {
     let project = project_name(ctx)?;

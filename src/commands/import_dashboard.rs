@@ -17,19 +17,19 @@ use anyhow::{anyhow, Context as _};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api;
+use crate::clients;
 use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
-use crate::containers;
 use crate::dashboards::{self, slug, stable_hash};
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::files;
 use crate::manifest::edit::{self, DashboardEntry, EditError};
 use crate::model::{
     DashboardSource, Stack, ALERTMANAGER_DATASOURCE_UID, PROMETHEUS_DATASOURCE_UID,
 };
 use crate::render;
-use crate::secrets;
+use crate::stack::containers;
+use crate::stack::secrets;
 
 /// Where `grafana.com/ID` dashboards come from; `MONSTACK_GRAFANA_COM_URL` points elsewhere
 /// (a mirror, or a test server).
@@ -178,7 +178,7 @@ fn grafana_com_id(text: &str, source: &str) -> Result<u64> {
         })
 }
 
-/// The client for downloads from the internet: unlike [`api::http_client`] it honours
+/// The client for downloads from the internet: unlike [`clients::http_client`] it honours
 /// `HTTPS_PROXY`, and gives slow mirrors more time.
 fn download_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
@@ -426,7 +426,7 @@ fn import_json(
     let undo = |previous: &Option<Vec<u8>>| {
         match previous {
             Some(bytes) => {
-                let _ = fsutil::write_atomic(&path, bytes, fsutil::MODE_PUBLIC);
+                let _ = files::write_atomic(&path, bytes, files::MODE_PUBLIC);
             }
             None => {
                 let _ = std::fs::remove_file(&path);
@@ -437,7 +437,7 @@ fn import_json(
         }
     };
     if previous.as_deref() != Some(contents.as_bytes()) {
-        fsutil::write_atomic(&path, contents.as_bytes(), fsutil::MODE_PUBLIC)?;
+        files::write_atomic(&path, contents.as_bytes(), files::MODE_PUBLIC)?;
     }
     let result = validate_and_write(ctx, text, &edited);
     if result.is_err() {
@@ -579,9 +579,9 @@ fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack
     let stack = crate::commands::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     if text != old_text {
-        fsutil::write_atomic(&ctx.file, text.as_bytes(), fsutil::mode_of(&ctx.file))?;
+        files::write_atomic(&ctx.file, text.as_bytes(), files::mode_of(&ctx.file))?;
     }
-    fsutil::write_tree(&stack.root.join(OUT_DIR), &tree)?;
+    files::write_tree(&stack.root.join(OUT_DIR), &tree)?;
     Ok(stack)
 }
 
@@ -592,18 +592,18 @@ fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack
 /// Prometheus. Either being down is not an error: the provisioned file is enough.
 async fn publish(ctx: &Context, imported: &Imported) -> Result<()> {
     let stack = &imported.stack;
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
     let mut running = false;
     if stack.grafana.enabled {
         let url = containers::host_url(stack.grafana.service.bind, stack.grafana.service.port);
-        if matches!(api::is_ready(&client, "grafana", &url).await, Ok(true)) {
+        if matches!(clients::is_ready(&client, "grafana", &url).await, Ok(true)) {
             running = true;
             push(ctx, imported, &client, &url).await?;
         }
     }
     let prometheus_url =
         containers::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
-    let prometheus = api::Prometheus::new(&client, prometheus_url);
+    let prometheus = clients::Prometheus::new(&client, prometheus_url);
     if matches!(prometheus.ready().await, Ok(true)) {
         running = true;
         match prometheus.metric_names().await {
@@ -643,7 +643,7 @@ async fn push(
             return Ok(());
         }
     };
-    let grafana = api::Grafana::new(client, url, &stack.grafana.admin_user, password);
+    let grafana = clients::Grafana::new(client, url, &stack.grafana.admin_user, password);
     let pushed = async {
         let folder_uid = match &imported.folder {
             Some(title) => {

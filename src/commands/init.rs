@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use crate::cli::Lang;
 use crate::commands::{detect_lang, manifest_dir, starter, Context};
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::files;
 
 pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
     let file = &ctx.file;
@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
             Lang::Go
         }
     };
-    fsutil::write_atomic(file, starter(lang).as_bytes(), crate::fsutil::MODE_PUBLIC)?;
+    files::write_atomic(file, starter(lang).as_bytes(), crate::files::MODE_PUBLIC)?;
     crate::commands::write_schema(&dir.join(crate::commands::render::OUT_DIR))
         .context("writing the manifest's JSON Schema")?;
     ctx.printer.status(

@@ -3,9 +3,9 @@
 use futures_util::stream::{select_all, StreamExt};
 
 use crate::commands::{project_name, Context};
-use crate::containers::SERVICES;
-use crate::docker::Engine;
 use crate::error::{Error, Result};
+use crate::stack::containers::SERVICES;
+use crate::stack::docker::Engine;
 
 pub async fn run(
     ctx: &Context,

@@ -249,9 +249,9 @@ pub fn project_name(ctx: &Context) -> Result<String> {
         Err(_) => {
             let root = manifest_dir(&ctx.file)?;
             let from_key = std::fs::read_to_string(&ctx.file).ok().and_then(|text| {
-                let node = crate::yaml::parse(&text).ok()?;
+                let node = crate::manifest::yaml::parse(&text).ok()?;
                 match node.value {
-                    crate::yaml::Value::Map(entries) => entries
+                    crate::manifest::yaml::Value::Map(entries) => entries
                         .iter()
                         .find(|(k, _)| crate::manifest::reader::scalar_text(k) == Some("project"))
                         .and_then(|(_, v)| {
@@ -356,7 +356,7 @@ pub fn write_schema(out: &Path) -> anyhow::Result<()> {
     let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
     let mut text = serde_json::to_string_pretty(&schema)?;
     text.push('\n');
-    write_if_changed(&out.join(crate::fsutil::SCHEMA_FILE), text.as_bytes())?;
+    write_if_changed(&out.join(crate::files::SCHEMA_FILE), text.as_bytes())?;
     write_if_changed(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes())
 }
 
@@ -365,5 +365,5 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(());
     }
-    crate::fsutil::write_atomic(path, contents, crate::fsutil::MODE_PUBLIC)
+    crate::files::write_atomic(path, contents, crate::files::MODE_PUBLIC)
 }

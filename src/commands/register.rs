@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::clients::etcd::Etcd;
 use crate::commands::{load, Context};
-use crate::containers::host_url;
 use crate::error::{Error, Result};
-use crate::etcd::Etcd;
 use crate::model::{Duration as PromDuration, Stack};
+use crate::stack::containers::host_url;
 
 pub struct Registration {
     pub name: String,
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
                 Some("letters, digits, `-`, `_`, `.`".to_string()),
             ))
         }
-        None => crate::secrets::generate(8)?,
+        None => crate::stack::secrets::generate(8)?,
     };
     if !reg.path.starts_with('/') {
         return Err(Error::usage(
@@ -112,7 +112,7 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
             None,
         ));
     }
-    let client = crate::api::http_client()?;
+    let client = crate::clients::http_client()?;
     let (etcd, prefix) = etcd_of(&stack, &client)?;
     let key = format!("{prefix}{}/{id}", reg.name);
     let (host, port) = reg.addr.rsplit_once(':').unwrap_or((&reg.addr, "0"));

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 
 use crate::commands::{load, Context};
 use crate::error::Result;
-use crate::fsutil;
+use crate::files;
 use crate::render;
 
 /// The directory everything generated lives in, next to the manifest.
@@ -14,7 +14,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let stack = load(ctx)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out = stack.root.join(OUT_DIR);
-    let report = fsutil::write_tree(&out, &tree)?;
+    let report = files::write_tree(&out, &tree)?;
     crate::commands::write_schema(&out).context("writing the manifest's JSON Schema")?;
     let shown = out
         .strip_prefix(std::env::current_dir().unwrap_or_default())

@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-use crate::api;
+use crate::clients;
 use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
-use crate::containers::{self, HostContext};
-use crate::docker::Engine;
 use crate::error::Result;
 use crate::render;
+use crate::stack::containers::{self, HostContext};
+use crate::stack::docker::Engine;
 
 #[derive(Debug, Serialize)]
 struct ServiceStatus {
@@ -30,7 +30,7 @@ struct Report {
     services: Vec<ServiceStatus>,
     /// Containers of the project that the manifest no longer has.
     orphans: Vec<String>,
-    targets: Option<Vec<api::JobSummary>>,
+    targets: Option<Vec<clients::JobSummary>>,
 }
 
 pub async fn run(ctx: &Context, json: bool) -> Result<()> {
@@ -47,17 +47,19 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
     let specs = containers::desired(&stack, &tree, &host);
     let engine = Engine::connect().await?;
     let observed = engine.project_containers(&stack.project).await?;
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
 
     let mut services = Vec::new();
     for spec in &specs {
         let container = observed.iter().find(|o| o.service == spec.service);
         let state = container.map_or("missing".to_string(), |c| c.state.clone());
         let health = match container {
-            Some(c) if c.running => match api::is_ready(&client, spec.service, &spec.url()).await {
-                Ok(true) => "ready",
-                _ => "not ready",
-            },
+            Some(c) if c.running => {
+                match clients::is_ready(&client, spec.service, &spec.url()).await {
+                    Ok(true) => "ready",
+                    _ => "not ready",
+                }
+            }
             _ => "-",
         };
         services.push(ServiceStatus {
@@ -79,8 +81,12 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
         .iter()
         .any(|s| s.service == "prometheus" && s.health == "ready");
     let targets = if prometheus_ready {
-        let prometheus = api::Prometheus::new(&client, specs[0].url());
-        prometheus.targets().await.ok().map(|t| api::summarize(&t))
+        let prometheus = clients::Prometheus::new(&client, specs[0].url());
+        prometheus
+            .targets()
+            .await
+            .ok()
+            .map(|t| clients::summarize(&t))
     } else {
         None
     };

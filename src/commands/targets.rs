@@ -11,18 +11,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::api::{self, Health};
+use crate::clients::{self, Health};
 use crate::commands::register::{check_address, etcd_of, parse_labels};
 use crate::commands::render::OUT_DIR;
 use crate::commands::up::AppliedState;
 use crate::commands::{load, Context};
-use crate::containers::{self, HostContext};
-use crate::docker::Engine;
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::files;
 use crate::manifest::edit::{self, EditError, JobSettings};
 use crate::model::{self, Duration as PromDuration, Stack};
 use crate::render;
+use crate::stack::containers::{self, HostContext};
+use crate::stack::docker::Engine;
 
 pub struct AddTarget {
     pub job: String,
@@ -103,9 +103,9 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
     let stack = crate::commands::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out_dir = stack.root.join(OUT_DIR);
-    let mode = fsutil::mode_of(&ctx.file);
-    fsutil::write_atomic(&ctx.file, text.as_bytes(), mode)?;
-    let report = fsutil::write_tree(&out_dir, &tree)?;
+    let mode = files::mode_of(&ctx.file);
+    files::write_atomic(&ctx.file, text.as_bytes(), mode)?;
+    let report = files::write_tree(&out_dir, &tree)?;
     let config_changed = report
         .written
         .iter()
@@ -117,10 +117,10 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
 }
 
 /// The stack's Prometheus when it answers, else `None` (the stack is not up: files suffice).
-async fn running_prometheus(stack: &Stack) -> Option<api::Prometheus> {
-    let client = api::http_client().ok()?;
+async fn running_prometheus(stack: &Stack) -> Option<clients::Prometheus> {
+    let client = clients::http_client().ok()?;
     let url = containers::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
-    let prometheus = api::Prometheus::new(&client, url);
+    let prometheus = clients::Prometheus::new(&client, url);
     matches!(prometheus.ready().await, Ok(true)).then_some(prometheus)
 }
 
@@ -135,7 +135,7 @@ async fn reload_if_running(
             .note("the stack is not running: `monstack up` starts it with these targets");
         return Ok(());
     };
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
     crate::commands::up::reload_prometheus(&client, prometheus.base_url(), tree).await?;
     ctx.printer
         .status("Reloaded", "Prometheus (its job list changed)");
@@ -167,7 +167,7 @@ async fn reload_if_running(
 /// Waits until Prometheus lists every address in the job, then prints each one's health.
 async fn wait_for_targets(
     ctx: &Context,
-    prometheus: &api::Prometheus,
+    prometheus: &clients::Prometheus,
     job: &str,
     addrs: &[String],
     wait: Duration,
@@ -175,7 +175,7 @@ async fn wait_for_targets(
     let deadline = Instant::now() + wait;
     loop {
         let targets = prometheus.targets().await.unwrap_or_default();
-        let found: Vec<Option<&api::Target>> = addrs
+        let found: Vec<Option<&clients::Target>> = addrs
             .iter()
             .map(|addr| {
                 targets
@@ -272,12 +272,12 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
         }
     }
     if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
-        let client = api::http_client()?;
+        let client = clients::http_client()?;
         let (etcd, _) = etcd_of(&stack, &client)?;
         match etcd.range_prefix(&discovery.prefix).await {
             Ok(range) => {
                 for kv in range.kvs {
-                    match crate::discovery::parse_registration(
+                    match crate::agent::discovery::parse_registration(
                         &kv.key,
                         &kv.value,
                         &discovery.prefix,

@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use futures_util::future::join_all;
 
-use crate::api::{self, ReloadError};
 use crate::cli::PullPolicy;
+use crate::clients::{self, ReloadError};
 use crate::commands::render::OUT_DIR;
 use crate::commands::{load, write_schema, Context};
-use crate::containers::{self, ContainerSpec, HostContext, MountSource, Reload};
-use crate::docker::Engine;
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::files;
 use crate::model::{self, Stack};
 use crate::output::{Progress, PullBars};
-use crate::plan::{self, Action, Observed};
 use crate::render::{self, Tree};
-use crate::secrets;
+use crate::stack::containers::{self, ContainerSpec, HostContext, MountSource, Reload};
+use crate::stack::docker::Engine;
+use crate::stack::plan::{self, Action, Observed};
+use crate::stack::secrets;
 
 pub struct Options {
     pub pull: PullPolicy,
@@ -37,7 +37,7 @@ pub struct AppliedState {
 
 impl AppliedState {
     pub fn load(out_dir: &Path) -> AppliedState {
-        std::fs::read(out_dir.join(fsutil::STATE_FILE))
+        std::fs::read(out_dir.join(files::STATE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
@@ -46,10 +46,10 @@ impl AppliedState {
     pub fn save(&self, out_dir: &Path) -> anyhow::Result<()> {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        fsutil::write_atomic(
-            &out_dir.join(fsutil::STATE_FILE),
+        files::write_atomic(
+            &out_dir.join(files::STATE_FILE),
             text.as_bytes(),
-            fsutil::MODE_PUBLIC,
+            files::MODE_PUBLIC,
         )
     }
 }
@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
     ensure_images(&engine, &specs, &actions, options.pull, &progress).await?;
     check_ports(&engine, &specs, &actions, &observed).await?;
 
-    let written = fsutil::write_tree(&out_dir, &tree)?;
+    let written = files::write_tree(&out_dir, &tree)?;
     write_schema(&out_dir).context("writing the manifest's JSON Schema")?;
     if !written.written.is_empty() {
         tracing::debug!("wrote {:?}", written.written);
@@ -116,7 +116,7 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
             progress.line(&format!("removed {name}"));
         }
     }
-    let client = api::http_client()?;
+    let client = clients::http_client()?;
     let results = join_all(actions.iter().filter_map(|action| {
         let service = match action {
             Action::Remove { .. } => return None,
@@ -224,7 +224,7 @@ async fn prepare_agent_image(
     if stack.agent.is_none() {
         return Ok(None);
     }
-    if let Some(reason) = crate::agent_image::unsupported_reason() {
+    if let Some(reason) = crate::stack::agent_image::unsupported_reason() {
         printer.note(&format!("{reason}: the agent does not run in the stack; run `monstack agent` on this machine (it reads this manifest)"));
         return Ok(None);
     }
@@ -237,13 +237,13 @@ async fn prepare_agent_image(
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let identity = format!("{}:{}:{modified}", exe.display(), meta.len());
-    let tag = crate::agent_image::tag(identity.as_bytes());
+    let tag = crate::stack::agent_image::tag(identity.as_bytes());
     if !engine.image_exists(&tag).await? {
         printer.status(
             "Building",
             &format!("the agent image {tag} from {}", exe.display()),
         );
-        let context = crate::agent_image::build_context(&exe)?;
+        let context = crate::stack::agent_image::build_context(&exe)?;
         let mut lines = Vec::new();
         engine
             .build_image(context, &tag, &mut |line| lines.push(line.to_string()))
@@ -322,7 +322,7 @@ async fn check_ports(
     actions: &[Action],
     observed: &[Observed],
 ) -> Result<()> {
-    let mut published: Option<Vec<crate::docker::PublishedBy>> = None;
+    let mut published: Option<Vec<crate::stack::docker::PublishedBy>> = None;
     for action in actions {
         let Some(service) = action.needs_port() else {
             continue;
@@ -420,7 +420,7 @@ async fn reload(
     match spec.reload {
         Reload::Prometheus => reload_prometheus(client, &url, tree).await?,
         Reload::Alertmanager => {
-            let am = api::Alertmanager::new(client, &url);
+            let am = clients::Alertmanager::new(client, &url);
             am.reload()
                 .await
                 .map_err(|e| reload_error("Alertmanager", e))?;
@@ -443,7 +443,7 @@ async fn reload(
         }
         Reload::Grafana => {
             let password = stored_password.clone().unwrap_or_default();
-            let grafana = api::Grafana::new(client, &url, &stack.grafana.admin_user, password);
+            let grafana = clients::Grafana::new(client, &url, &stack.grafana.admin_user, password);
             for area in ["datasources", "dashboards", "alerting"] {
                 grafana.reload_provisioning(area).await?;
             }
@@ -459,7 +459,7 @@ pub async fn reload_prometheus(
     url: &str,
     tree: &Tree,
 ) -> anyhow::Result<()> {
-    let prometheus = api::Prometheus::new(client, url);
+    let prometheus = clients::Prometheus::new(client, url);
     prometheus
         .reload()
         .await
@@ -502,7 +502,7 @@ pub fn job_names(tree: &Tree) -> anyhow::Result<Vec<String>> {
     let file = tree
         .get(crate::render::prometheus::CONFIG_PATH)
         .ok_or_else(|| anyhow!("prometheus.yml was not rendered"))?;
-    let config: serde_json::Value = crate::yaml::from_str(file.text())?;
+    let config: serde_json::Value = crate::manifest::yaml::from_str(file.text())?;
     Ok(config["scrape_configs"]
         .as_array()
         .map(|jobs| {
@@ -574,7 +574,7 @@ async fn wait_one(
     // backing off to a calm pace.
     let mut pause = Duration::from_millis(25);
     loop {
-        if let Ok(true) = api::is_ready(client, spec.service, &url).await {
+        if let Ok(true) = clients::is_ready(client, spec.service, &url).await {
             return Ok(());
         }
         if restarts_before.is_none() {
@@ -639,7 +639,7 @@ async fn apply_grafana_password(
     }
     if password.needs_change() {
         let stored = password.stored.clone().unwrap_or_default();
-        let grafana = api::Grafana::new(client, spec.url(), &stack.grafana.admin_user, stored);
+        let grafana = clients::Grafana::new(client, spec.url(), &stack.grafana.admin_user, stored);
         grafana.change_admin_password(&password.desired).await?;
         secrets::store_grafana_password(out_dir, &password.desired)?;
         printer.status("Changed", "Grafana's admin password (from the manifest)");
@@ -690,7 +690,7 @@ mod tests {
         secrets::store_grafana_password(dir.path(), "old-password-1").unwrap();
         let (stack, specs) = grafana_specs(&server, dir.path());
         let password = secrets::grafana_password(dir.path(), Some("new-password-2")).unwrap();
-        let client = api::http_client().unwrap();
+        let client = clients::http_client().unwrap();
         apply_grafana_password(
             &client,
             &stack,
@@ -725,7 +725,7 @@ mod tests {
             grafana.env_unhashed.is_empty()
                 || grafana.env_unhashed[0].0 == "GF_SECURITY_ADMIN_PASSWORD"
         );
-        let client = api::http_client().unwrap();
+        let client = clients::http_client().unwrap();
         apply_grafana_password(
             &client,
             &stack,
@@ -758,7 +758,7 @@ mod tests {
         secrets::store_grafana_password(dir.path(), "stale-password").unwrap();
         let (stack, specs) = grafana_specs(&server, dir.path());
         let password = secrets::grafana_password(dir.path(), Some("wanted-password")).unwrap();
-        let client = api::http_client().unwrap();
+        let client = clients::http_client().unwrap();
         let error = apply_grafana_password(
             &client,
             &stack,

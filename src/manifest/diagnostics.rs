@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::yaml::Pos;
+use crate::manifest::yaml::Pos;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {

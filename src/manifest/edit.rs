@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::yaml::{self, Node, Value};
+use crate::manifest::yaml::{self, Node, Value};
 
 /// Settings for a job, written when given (`None` / empty = leave as is).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

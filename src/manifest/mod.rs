@@ -10,6 +10,7 @@ pub mod edit;
 pub mod interpolate;
 pub mod reader;
 pub mod spec;
+pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,7 +23,7 @@ use reader::{Obj, Reader};
 use crate::dashboards;
 use crate::model::*;
 use crate::render::prometheus::RESERVED_JOB_NAMES;
-use crate::yaml::{self, Node, Pos, Value};
+use yaml::{Node, Pos, Value};
 
 /// The default manifest file name.
 pub const FILE_NAME: &str = "monstack.yaml";

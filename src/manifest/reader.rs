@@ -4,8 +4,8 @@
 
 use super::diagnostics::{closest, Diagnostics};
 use super::spec::{Section, Ty};
+use crate::manifest::yaml::{Node, Pos, Value};
 use crate::model::Duration;
-use crate::yaml::{Node, Pos, Value};
 
 pub struct Reader {
     pub diagnostics: Diagnostics,

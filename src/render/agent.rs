@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use super::RenderedFile;
+use crate::agent::dingtalk::ChannelConfig;
 use crate::agent::ConfigFile;
-use crate::containers::host_url;
-use crate::dingtalk::ChannelConfig;
 use crate::model::{AlertEngine, ChannelKind, Stack};
+use crate::stack::containers::host_url;
 
 /// The config file, relative to `.monstack/`.
 pub const CONFIG_PATH: &str = "agent/agent.yml";
@@ -62,7 +62,7 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
         external_url,
         dingtalk,
     };
-    let text = format!("{HEADER}{}", crate::yaml::to_string(&config)?);
+    let text = format!("{HEADER}{}", crate::manifest::yaml::to_string(&config)?);
     Ok(vec![RenderedFile::secret(CONFIG_PATH, text)])
 }
 
@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(files[0].path, CONFIG_PATH);
         assert!(files[0].secret, "it holds tokens and secrets");
         assert!(files[0].text().starts_with(HEADER));
-        crate::yaml::from_str(files[0].text()).unwrap()
+        crate::manifest::yaml::from_str(files[0].text()).unwrap()
     }
 
     #[test]

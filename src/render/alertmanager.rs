@@ -139,7 +139,10 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
         AlertEngine::Alertmanager => (ROUTING_NOTE, config(stack)?),
         AlertEngine::Grafana => (GRAFANA_ENGINE_NOTE, grafana_engine_config(stack)),
     };
-    let text = format!("{HEADER}{note}{}", crate::yaml::to_string(&config)?);
+    let text = format!(
+        "{HEADER}{note}{}",
+        crate::manifest::yaml::to_string(&config)?
+    );
     Ok(vec![RenderedFile::secret(CONFIG_PATH, text)])
 }
 

@@ -47,7 +47,7 @@ fn snapshot_text(stack: &Stack) -> String {
         out.push_str(&format!("=== {dir}/ (directory)\n"));
     }
     for file in &tree.files {
-        let mode = format!("{:04o}", crate::fsutil::mode_for(file.secret));
+        let mode = format!("{:04o}", crate::files::mode_for(file.secret));
         out.push_str(&format!("=== {} ({mode})\n", file.path));
         let bundled = stack.dashboards.iter().any(|d| {
             matches!(d.source, crate::model::DashboardSource::Bundled(_))

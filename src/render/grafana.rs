@@ -520,7 +520,7 @@ fn alerting(stack: &Stack) -> anyhow::Result<Option<RenderedFile>> {
         policies,
         groups,
     };
-    let text = crate::yaml::to_string(&file).context("rendering Grafana alerting")?;
+    let text = crate::manifest::yaml::to_string(&file).context("rendering Grafana alerting")?;
     Ok(Some(RenderedFile::secret(ALERTING_FILE, text)))
 }
 
@@ -801,7 +801,7 @@ fn json_map<const N: usize>(entries: [(&str, Value); N]) -> Map<String, Value> {
 /// YAML for a provisioning file whose every string value Grafana `$`-expands.
 fn expanded_yaml<T: Serialize>(file: &T) -> anyhow::Result<String> {
     let value = serde_json::to_value(file)?;
-    crate::yaml::to_string(&escape_dollars(value))
+    crate::manifest::yaml::to_string(&escape_dollars(value))
 }
 
 /// `$` -> `$$` in every string value (not in keys, which Grafana does not expand).
@@ -837,7 +837,7 @@ mod tests {
     }
 
     fn yaml(file: &RenderedFile) -> Value {
-        crate::yaml::from_str(file.text()).unwrap()
+        crate::manifest::yaml::from_str(file.text()).unwrap()
     }
 
     fn dashboard(folder: Option<&str>, file_name: &str, json: Value) -> Dashboard {

@@ -97,7 +97,7 @@ impl Datasources {
 }
 
 fn parse_yaml(file: &RenderedFile, out: &mut Vec<String>) -> Option<Value> {
-    match crate::yaml::from_str::<Value>(file.text()) {
+    match crate::manifest::yaml::from_str::<Value>(file.text()) {
         Ok(value) => {
             if value["apiVersion"] != 1 {
                 out.push(format!(

@@ -132,7 +132,7 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
     if stack.discovery.etcd.is_some() {
         text.push_str(ETCD_DISCOVERED_NOTE);
     }
-    text.push_str(&crate::yaml::to_string(&config(stack))?);
+    text.push_str(&crate::manifest::yaml::to_string(&config(stack))?);
 
     let mut files = vec![RenderedFile::new(CONFIG_PATH, text)];
     for job in &stack.jobs {

@@ -90,7 +90,7 @@ fn rule_file(
     let file = RuleFile {
         groups: vec![RuleGroup { name: group, rules }],
     };
-    let text = format!("{HEADER}{}", crate::yaml::to_string(&file)?);
+    let text = format!("{HEADER}{}", crate::manifest::yaml::to_string(&file)?);
     Ok(RenderedFile::new(path, text))
 }
 

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use monstack::containers::LABEL_PROJECT;
-use monstack::docker::Engine;
+use monstack::stack::containers::LABEL_PROJECT;
+use monstack::stack::docker::Engine;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 

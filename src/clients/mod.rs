@@ -9,6 +9,8 @@
 //!
 //! Passwords travel only in the `Authorization` header and never appear in errors or `Debug`.
 
+pub mod etcd;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -392,7 +394,7 @@ impl Prometheus {
             .api_get("/api/v1/status/config", &[])
             .await
             .with_context(doing)?;
-        let config: LoadedConfig = crate::yaml::from_str(&data.yaml)
+        let config: LoadedConfig = crate::manifest::yaml::from_str(&data.yaml)
             .context("parsing the YAML in data.yaml")
             .with_context(doing)?;
         Ok(config
@@ -564,7 +566,7 @@ impl Alertmanager {
                 .with_context(doing);
         }
         let status: Status = decode(&body, "the status").with_context(doing)?;
-        let config: LoadedConfig = crate::yaml::from_str(&status.config.original)
+        let config: LoadedConfig = crate::manifest::yaml::from_str(&status.config.original)
             .context("parsing the YAML in config.original")
             .with_context(doing)?;
         Ok(config.receivers.into_iter().map(|r| r.name).collect())

@@ -256,7 +256,7 @@ impl<'a> PullBars<'a> {
     }
 }
 
-impl crate::docker::PullProgress for PullBars<'_> {
+impl crate::stack::docker::PullProgress for PullBars<'_> {
     fn layer(
         &self,
         image: &str,

@@ -19,10 +19,10 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 
-use crate::containers::{
+use crate::stack::containers::{
     ContainerSpec, MountSource, LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_SERVICE, LABEL_SPEC_HASH,
 };
-use crate::plan::Observed;
+use crate::stack::plan::Observed;
 
 /// Receives image pull progress; the implementation (indicatif or plain lines) lives in
 /// `output.rs`.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::containers::{ContainerSpec, Reload};
+use crate::stack::containers::{ContainerSpec, Reload};
 
 /// A container of this project as the engine reports it, read back through its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +143,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::{desired, HostContext};
     use crate::render::{render, testkit};
+    use crate::stack::containers::{desired, HostContext};
 
     fn specs(stack: &crate::model::Stack) -> Vec<ContainerSpec> {
         let tree = render(stack).unwrap();

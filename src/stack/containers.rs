@@ -353,7 +353,7 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
     if let (Some(svc), Some(image)) = (&stack.agent, host.agent_image) {
         let mut agent = base(model::AGENT, svc, model::AGENT_PORT);
         agent.image = image.to_string();
-        agent.entrypoint = Some(vec![crate::agent_image::BINARY.to_string()]);
+        agent.entrypoint = Some(vec![crate::stack::agent_image::BINARY.to_string()]);
         agent.cmd = vec![
             "agent".into(),
             "--listen".into(),

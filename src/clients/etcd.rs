@@ -10,7 +10,7 @@
 //! (no event, no progress notification) arrives for [`Etcd::with_watch_idle_timeout`]: that is
 //! how a connection that died without a FIN (a partition, a dead host) is noticed.
 
-use crate::api::{error_chain, snippet};
+use crate::clients::{error_chain, snippet};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -635,7 +635,7 @@ pub(crate) mod testing {
             let bin = require_binary("/usr/bin/etcd", "etcd-server")?;
             let mut test_etcd = TestEtcd {
                 child: None,
-                etcd: Etcd::new(&crate::api::http_client().unwrap(), ""),
+                etcd: Etcd::new(&crate::clients::http_client().unwrap(), ""),
                 bin,
                 data_dir: data_dir.to_path_buf(),
                 client_port: free_port(),
@@ -705,14 +705,14 @@ pub(crate) mod testing {
         }
         let log = data_dir.with_extension(format!("{run}.log"));
         let mut child = ChildGuard::spawn(&mut command, &log);
-        let client = crate::api::http_client().expect("building the HTTP client");
+        let client = crate::clients::http_client().expect("building the HTTP client");
         let etcd = Etcd::new(&client, &client_url);
         child
             .wait_until("waiting for etcd to become healthy", START_DEADLINE, || {
                 let client = client.clone();
                 let url = client_url.clone();
                 async move {
-                    crate::api::is_ready(&client, "etcd", &url)
+                    crate::clients::is_ready(&client, "etcd", &url)
                         .await
                         .unwrap_or(false)
                 }
@@ -815,7 +815,7 @@ mod tests {
     async fn errors_say_what_was_being_done() {
         let port = crate::testsupport::free_port();
         let etcd = Etcd::new(
-            &crate::api::http_client().unwrap(),
+            &crate::clients::http_client().unwrap(),
             format!("http://127.0.0.1:{port}/"),
         );
         let error = format!(
@@ -851,7 +851,7 @@ mod tests {
             }
         });
         let etcd = Etcd::new(
-            &crate::api::http_client().unwrap(),
+            &crate::clients::http_client().unwrap(),
             format!("http://127.0.0.1:{port}"),
         )
         .with_watch_idle_timeout(Duration::from_millis(300));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::fsutil;
+use crate::files;
 
 pub const GRAFANA_PASSWORD_FILE: &str = "secrets/grafana-admin-password";
 const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -69,10 +69,10 @@ pub fn grafana_password(
 
 /// Records the password Grafana now has.
 pub fn store_grafana_password(out_dir: &Path, password: &str) -> anyhow::Result<()> {
-    fsutil::write_atomic(
+    files::write_atomic(
         &password_path(out_dir),
         format!("{password}\n").as_bytes(),
-        fsutil::MODE_PRIVATE,
+        files::MODE_PRIVATE,
     )
 }
 

@@ -1,6 +1,6 @@
 //! The monstack agent: runs next to the stack (as the container `agent`, or in the foreground
 //! with `monstack agent`). It bridges etcd registrations into Prometheus target files, relays
-//! alert notifications to DingTalk robots ([`crate::dingtalk`]) and serves its own `/metrics`
+//! alert notifications to DingTalk robots ([`crate::agent::dingtalk`]) and serves its own `/metrics`
 //! and `/-/ready` on port 8060.
 //!
 //! HTTP endpoints:
@@ -17,6 +17,9 @@
 //!   "last_error_at": 1716000000.5, "last_sent_at": 1716000100.2}` (times are Unix seconds,
 //!   `null` when there is none yet). `monstack alert test` reads it to report DingTalk delivery.
 
+pub mod dingtalk;
+pub mod discovery;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,9 +35,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::dingtalk::{self, Relay};
-use crate::discovery::{self, BridgeMetrics};
-use crate::etcd::Etcd;
+use crate::clients::etcd::Etcd;
+use dingtalk::Relay;
+use discovery::BridgeMetrics;
 
 /// Where discovered services come from and where their target files go.
 #[derive(Debug, Clone)]
@@ -70,7 +73,8 @@ impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        crate::yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        crate::manifest::yaml::from_str(&text)
+            .with_context(|| format!("parsing {}", path.display()))
     }
 }
 
@@ -129,7 +133,7 @@ pub async fn run(
         })
     };
     let bridge = config.discovery.map(|d| {
-        let client = crate::api::http_client();
+        let client = crate::clients::http_client();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let client = match client {
@@ -291,8 +295,8 @@ async fn dingtalk_status(
 #[cfg(test)]
 mod dingtalk_tests {
     use super::*;
-    use crate::dingtalk::fake_robot::FakeRobot;
-    use crate::dingtalk::{ChannelConfig, ChannelStatus, RetryPolicy};
+    use crate::agent::dingtalk::fake_robot::FakeRobot;
+    use crate::agent::dingtalk::{ChannelConfig, ChannelStatus, RetryPolicy};
     use std::time::Duration;
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -489,12 +493,12 @@ mod dingtalk_tests {
                 .unwrap();
             answer["errcode"].as_i64().unwrap()
         };
-        let signed = |ts| crate::dingtalk::signed_url(&base, SECRET, ts);
+        let signed = |ts| crate::agent::dingtalk::signed_url(&base, SECRET, ts);
         assert_eq!(errcode(signed(now), message.clone()).await, 0);
         assert_eq!(errcode(base.clone(), message.clone()).await, 310000);
         assert_eq!(
             errcode(
-                crate::dingtalk::signed_url(&base, "SECwrong", now),
+                crate::agent::dingtalk::signed_url(&base, "SECwrong", now),
                 message.clone()
             )
             .await,
@@ -504,7 +508,7 @@ mod dingtalk_tests {
             errcode(signed(now - 2 * 3_600_000), message.clone()).await,
             310000
         );
-        let other_token = crate::dingtalk::signed_url(
+        let other_token = crate::agent::dingtalk::signed_url(
             &format!("{}/robot/send?access_token=nope", server.uri()),
             SECRET,
             now,

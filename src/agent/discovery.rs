@@ -20,8 +20,8 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::etcd::{Etcd, WatchError, WatchEvent};
-use crate::fsutil::{write_atomic_unsynced, MODE_PUBLIC};
+use crate::clients::etcd::{Etcd, WatchError, WatchEvent};
+use crate::files::{write_atomic_unsynced, MODE_PUBLIC};
 
 /// Where registrations live by convention.
 pub const DEFAULT_PREFIX: &str = "/service/";
@@ -757,7 +757,7 @@ fn render_file(mut members: Vec<(&String, &Registration)>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::testing::TestEtcd;
+    use crate::clients::etcd::testing::TestEtcd;
     use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
     use tokio::net::{TcpListener, TcpStream};
@@ -1346,7 +1346,7 @@ mod tests {
         let etcd = test_etcd.etcd.clone();
         let relay = Relay::start(test_etcd.base_url().replace("http://", "")).await;
         let through_relay = Etcd::new(
-            &crate::api::http_client().unwrap(),
+            &crate::clients::http_client().unwrap(),
             format!("http://127.0.0.1:{}", relay.port),
         );
         let targets = dir.path().join("targets");
