@@ -11,6 +11,7 @@ pub mod commands;
 pub mod dashboards;
 pub mod error;
 pub mod files;
+pub mod layout;
 pub mod logging;
 pub mod manifest;
 pub mod model;

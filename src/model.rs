@@ -23,6 +23,37 @@ pub const PROMETHEUS_DATASOURCE_UID: &str = "prometheus";
 /// Uid of the provisioned Alertmanager datasource (when Alertmanager is enabled).
 pub const ALERTMANAGER_DATASOURCE_UID: &str = "alertmanager";
 
+pub const JOB_PROMETHEUS: &str = "prometheus";
+pub const JOB_PUSHGATEWAY: &str = "pushgateway";
+pub const JOB_ETCD: &str = "etcd";
+pub const JOB_ALERTMANAGER: &str = "alertmanager";
+pub const JOB_AGENT: &str = "monstack-agent";
+pub const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
+
+/// Job names monstack generates itself; the manifest loader must reject them as job names
+/// (Prometheus refuses a config with a duplicate `job_name`).
+pub const RESERVED_JOB_NAMES: &[&str] = &[
+    JOB_PROMETHEUS,
+    JOB_PUSHGATEWAY,
+    JOB_ETCD,
+    JOB_ALERTMANAGER,
+    JOB_AGENT,
+    JOB_ETCD_DISCOVERED,
+];
+
+/// `http://127.0.0.1:9090`; an unspecified bind address (`0.0.0.0`) is reached via loopback.
+pub fn host_url(ip: IpAddr, port: u16) -> String {
+    let ip = match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    match ip {
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
     pub project: String,

@@ -50,7 +50,7 @@ async fn every_service_runs_from_the_test_images_as_the_stack_specifies_it() {
     let stack = manifest::load(&source, &|_| None).unwrap_or_else(|d| panic!("{d}"));
     let tree = monstack::render::render(&stack).unwrap();
     let out = dir.path().join(".monstack");
-    monstack::files::write_tree(&out, &tree).unwrap();
+    monstack::render::write::write_tree(&out, &tree).unwrap();
 
     let am_config = std::fs::metadata(out.join("alertmanager/alertmanager.yml")).unwrap();
     assert_eq!(

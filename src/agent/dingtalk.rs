@@ -22,6 +22,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::Sha256;
 
+pub use crate::agent::config::ChannelConfig;
+
 /// DingTalk rejects messages over 20,000 bytes; the text stays under this, leaving room for
 /// the title and the JSON around it.
 pub const MAX_TEXT_BYTES: usize = 18_000;
@@ -31,24 +33,6 @@ const MAX_TITLE_BYTES: usize = 200;
 const ERRCODE_RATE_LIMITED: i64 = 130101;
 /// DingTalk's "system busy".
 const ERRCODE_BUSY: i64 = -1;
-
-/// One DingTalk channel as the agent's config file (`agent/agent.yml`) holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelConfig {
-    /// The robot's full webhook URL, with its `access_token`.
-    pub url: String,
-    /// Signing secret (`SEC...`) when the robot uses signed requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// A keyword the robot requires in every message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyword: Option<String>,
-    #[serde(default)]
-    pub at_mobiles: Vec<String>,
-    #[serde(default)]
-    pub at_all: bool,
-}
 
 // ---------------------------------------------------------------------------------------------
 // What Alertmanager (and Grafana, whose webhook payload is a superset) sends

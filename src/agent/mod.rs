@@ -17,12 +17,10 @@
 //!   "last_error_at": 1716000000.5, "last_sent_at": 1716000100.2}` (times are Unix seconds,
 //!   `null` when there is none yet). `monstack alert test` reads it to report DingTalk delivery.
 
+pub mod config;
 pub mod dingtalk;
 pub mod discovery;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -33,50 +31,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use crate::clients::etcd::Etcd;
+pub use config::{AgentConfig, ConfigFile, DiscoveryConfig};
 use dingtalk::Relay;
 use discovery::BridgeMetrics;
-
-/// Where discovered services come from and where their target files go.
-#[derive(Debug, Clone)]
-pub struct DiscoveryConfig {
-    pub etcd_url: String,
-    pub prefix: String,
-    pub targets_dir: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub struct AgentConfig {
-    pub listen: SocketAddr,
-    pub discovery: Option<DiscoveryConfig>,
-    /// The agent's config file (`agent/agent.yml`, rendered by monstack), already read.
-    pub file: ConfigFile,
-}
-
-/// The agent's config file, rendered into `.monstack/agent/agent.yml` when the stack has
-/// DingTalk channels. It holds webhook tokens and signing secrets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// Where notifications link back to: Alertmanager's (or, with the Grafana engine,
-    /// Grafana's) URL as published on the host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_url: Option<String>,
-    /// DingTalk channels by name: `POST /dingtalk/<name>` sends to them.
-    #[serde(default)]
-    pub dingtalk: BTreeMap<String, dingtalk::ChannelConfig>,
-}
-
-impl ConfigFile {
-    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        crate::manifest::yaml::from_str(&text)
-            .with_context(|| format!("parsing {}", path.display()))
-    }
-}
 
 /// What the agent's HTTP handlers share. Built by [`run`]; tests build one with
 /// [`Shared::new`] and serve [`router`] in-process.

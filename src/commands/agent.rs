@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::agent::{self, AgentConfig, ConfigFile, DiscoveryConfig};
-use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
 use crate::error::{Error, Result};
+use crate::layout::OUT_DIR;
+use crate::model::host_url;
 use crate::model::{self, Stack};
-use crate::stack::containers::host_url;
 
 pub struct AgentArgs {
     pub etcd: Option<String>,
@@ -69,7 +69,7 @@ fn discovery_config(
         stack
             .root
             .join(OUT_DIR)
-            .join(crate::render::prometheus::ETCD_TARGETS_DIR)
+            .join(crate::layout::ETCD_TARGETS_DIR)
     });
     Ok((
         Some(DiscoveryConfig {
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
     let config_path = args.config.or_else(|| {
         stack
             .as_ref()
-            .map(|s| s.root.join(OUT_DIR).join(crate::render::agent::CONFIG_PATH))
+            .map(|s| s.root.join(OUT_DIR).join(crate::layout::AGENT_CONFIG_PATH))
             .filter(|p| p.is_file())
     });
     let file = match &config_path {

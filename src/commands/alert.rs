@@ -87,7 +87,7 @@ pub async fn test(ctx: &Context, names: &[String]) -> Result<()> {
     }
     let mut channels = choose_channels(&stack, names)?;
     let client = clients::http_client()?;
-    let am_url = containers::host_url(am.bind, am.port);
+    let am_url = crate::model::host_url(am.bind, am.port);
     let alertmanager = clients::Alertmanager::new(&client, &am_url);
     if !alertmanager.ready().await.unwrap_or(false) {
         return Err(Error::usage(
@@ -99,7 +99,7 @@ pub async fn test(ctx: &Context, names: &[String]) -> Result<()> {
     let agent_url = stack
         .agent
         .as_ref()
-        .map(|a| containers::host_url(a.bind, a.port));
+        .map(|a| crate::model::host_url(a.bind, a.port));
     for channel in channels.iter_mut().filter(|c| c.kind == "dingtalk") {
         channel.agent_before = Some(match &agent_url {
             Some(url) => agent_status(&client, url, &channel.name).await,
@@ -663,7 +663,7 @@ pub async fn list(ctx: &Context, json_output: bool) -> Result<()> {
     let stack = load(ctx)?;
     let client = clients::http_client()?;
     let prom = &stack.prometheus.service;
-    let prom_url = containers::host_url(prom.bind, prom.port);
+    let prom_url = crate::model::host_url(prom.bind, prom.port);
     let rules_json = get_json(&client, &format!("{prom_url}/api/v1/rules"))
         .await
         .map_err(|e| {
@@ -675,7 +675,7 @@ pub async fn list(ctx: &Context, json_output: bool) -> Result<()> {
     let rules = rule_rows(&rules_json);
     let (alerts_from, alerts) = match (&stack.alertmanager, stack.alerting.engine) {
         (Some(am), AlertEngine::Alertmanager) => {
-            let url = containers::host_url(am.bind, am.port);
+            let url = crate::model::host_url(am.bind, am.port);
             let body = get_json(&client, &format!("{url}/api/v2/alerts"))
                 .await
                 .context("listing Alertmanager's alerts")?;

@@ -18,17 +18,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::clients;
-use crate::commands::render::OUT_DIR;
 use crate::commands::{load, Context};
 use crate::dashboards::{self, slug, stable_hash};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::layout::OUT_DIR;
 use crate::manifest::edit::{self, DashboardEntry, EditError};
 use crate::model::{
     DashboardSource, Stack, ALERTMANAGER_DATASOURCE_UID, PROMETHEUS_DATASOURCE_UID,
 };
 use crate::render;
-use crate::stack::containers;
 use crate::stack::secrets;
 
 /// Where `grafana.com/ID` dashboards come from; `MONSTACK_GRAFANA_COM_URL` points elsewhere
@@ -581,7 +580,7 @@ fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack
     if text != old_text {
         files::write_atomic(&ctx.file, text.as_bytes(), files::mode_of(&ctx.file))?;
     }
-    files::write_tree(&stack.root.join(OUT_DIR), &tree)?;
+    crate::render::write::write_tree(&stack.root.join(OUT_DIR), &tree)?;
     Ok(stack)
 }
 
@@ -595,14 +594,14 @@ async fn publish(ctx: &Context, imported: &Imported) -> Result<()> {
     let client = clients::http_client()?;
     let mut running = false;
     if stack.grafana.enabled {
-        let url = containers::host_url(stack.grafana.service.bind, stack.grafana.service.port);
+        let url = crate::model::host_url(stack.grafana.service.bind, stack.grafana.service.port);
         if matches!(clients::is_ready(&client, "grafana", &url).await, Ok(true)) {
             running = true;
             push(ctx, imported, &client, &url).await?;
         }
     }
     let prometheus_url =
-        containers::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
+        crate::model::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
     let prometheus = clients::Prometheus::new(&client, prometheus_url);
     if matches!(prometheus.ready().await, Ok(true)) {
         running = true;

@@ -356,7 +356,7 @@ pub fn write_schema(out: &Path) -> anyhow::Result<()> {
     let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
     let mut text = serde_json::to_string_pretty(&schema)?;
     text.push('\n');
-    write_if_changed(&out.join(crate::files::SCHEMA_FILE), text.as_bytes())?;
+    write_if_changed(&out.join(crate::layout::SCHEMA_FILE), text.as_bytes())?;
     write_if_changed(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes())
 }
 

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use crate::clients::etcd::Etcd;
 use crate::commands::{load, Context};
 use crate::error::{Error, Result};
+use crate::model::host_url;
 use crate::model::{Duration as PromDuration, Stack};
-use crate::stack::containers::host_url;
 
 pub struct Registration {
     pub name: String,

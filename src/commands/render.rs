@@ -4,17 +4,16 @@ use anyhow::Context as _;
 
 use crate::commands::{load, Context};
 use crate::error::Result;
-use crate::files;
 use crate::render;
 
 /// The directory everything generated lives in, next to the manifest.
-pub const OUT_DIR: &str = ".monstack";
+use crate::layout::OUT_DIR;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let stack = load(ctx)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out = stack.root.join(OUT_DIR);
-    let report = files::write_tree(&out, &tree)?;
+    let report = crate::render::write::write_tree(&out, &tree)?;
     crate::commands::write_schema(&out).context("writing the manifest's JSON Schema")?;
     let shown = out
         .strip_prefix(std::env::current_dir().unwrap_or_default())

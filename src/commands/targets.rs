@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::clients::{self, Health};
 use crate::commands::register::{check_address, etcd_of, parse_labels};
-use crate::commands::render::OUT_DIR;
 use crate::commands::up::AppliedState;
 use crate::commands::{load, Context};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::layout::OUT_DIR;
 use crate::manifest::edit::{self, EditError, JobSettings};
 use crate::model::{self, Duration as PromDuration, Stack};
 use crate::render;
@@ -105,7 +105,7 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
     let out_dir = stack.root.join(OUT_DIR);
     let mode = files::mode_of(&ctx.file);
     files::write_atomic(&ctx.file, text.as_bytes(), mode)?;
-    let report = files::write_tree(&out_dir, &tree)?;
+    let report = crate::render::write::write_tree(&out_dir, &tree)?;
     let config_changed = report
         .written
         .iter()
@@ -119,7 +119,7 @@ async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
 /// The stack's Prometheus when it answers, else `None` (the stack is not up: files suffice).
 async fn running_prometheus(stack: &Stack) -> Option<clients::Prometheus> {
     let client = clients::http_client().ok()?;
-    let url = containers::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
+    let url = crate::model::host_url(stack.prometheus.service.bind, stack.prometheus.service.port);
     let prometheus = clients::Prometheus::new(&client, url);
     matches!(prometheus.ready().await, Ok(true)).then_some(prometheus)
 }
@@ -288,10 +288,8 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
                             } else {
                                 None
                             };
-                            let (health, last_error) = health_of(
-                                crate::render::prometheus::JOB_ETCD_DISCOVERED,
-                                &reg.address,
-                            );
+                            let (health, last_error) =
+                                health_of(crate::model::JOB_ETCD_DISCOVERED, &reg.address);
                             rows.push(TargetRow {
                                 job: reg.name.clone(),
                                 target: reg.address.clone(),

@@ -10,10 +10,10 @@ use futures_util::future::join_all;
 
 use crate::cli::PullPolicy;
 use crate::clients::{self, ReloadError};
-use crate::commands::render::OUT_DIR;
 use crate::commands::{load, write_schema, Context};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::layout::OUT_DIR;
 use crate::model::{self, Stack};
 use crate::output::{Progress, PullBars};
 use crate::render::{self, Tree};
@@ -37,7 +37,7 @@ pub struct AppliedState {
 
 impl AppliedState {
     pub fn load(out_dir: &Path) -> AppliedState {
-        std::fs::read(out_dir.join(files::STATE_FILE))
+        std::fs::read(out_dir.join(crate::layout::STATE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
@@ -47,7 +47,7 @@ impl AppliedState {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
         files::write_atomic(
-            &out_dir.join(files::STATE_FILE),
+            &out_dir.join(crate::layout::STATE_FILE),
             text.as_bytes(),
             files::MODE_PUBLIC,
         )
@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
     ensure_images(&engine, &specs, &actions, options.pull, &progress).await?;
     check_ports(&engine, &specs, &actions, &observed).await?;
 
-    let written = files::write_tree(&out_dir, &tree)?;
+    let written = crate::render::write::write_tree(&out_dir, &tree)?;
     write_schema(&out_dir).context("writing the manifest's JSON Schema")?;
     if !written.written.is_empty() {
         tracing::debug!("wrote {:?}", written.written);

@@ -21,8 +21,8 @@ use interpolate::{interpolate, InterpolationError, Lookup};
 use reader::{Obj, Reader};
 
 use crate::dashboards;
+use crate::model::RESERVED_JOB_NAMES;
 use crate::model::*;
-use crate::render::prometheus::RESERVED_JOB_NAMES;
 use yaml::{Node, Pos, Value};
 
 /// The default manifest file name.

@@ -65,7 +65,7 @@ fn stacks() -> Vec<(String, Stack)> {
 fn render_into_tempdir(stack: &Stack) -> (tempfile::TempDir, Tree) {
     let dir = tempfile::tempdir().unwrap();
     let tree = crate::render::render(stack).unwrap();
-    crate::files::write_tree(dir.path(), &tree).unwrap();
+    crate::render::write::write_tree(dir.path(), &tree).unwrap();
     (dir, tree)
 }
 

@@ -1,7 +1,7 @@
 //! Rendering: the validated [`Stack`] -> every file the stack's services read, as data.
 //!
 //! Pure: nothing here touches the file system. `monstack render` writes the result with
-//! [`crate::files::write_tree`]; later `up` hashes it to decide what to reload or recreate.
+//! [`crate::render::write::write_tree`]; later `up` hashes it to decide what to reload or recreate.
 //! Each output has its own module; this one only gathers them into one sorted tree.
 
 pub mod agent;
@@ -9,6 +9,7 @@ pub mod alertmanager;
 pub mod grafana;
 pub mod prometheus;
 pub mod rules;
+pub mod write;
 
 #[cfg(test)]
 mod external_checks;
@@ -87,7 +88,7 @@ pub fn render(stack: &Stack) -> anyhow::Result<Tree> {
     // Bind-mounted into containers: they must exist even when empty, or Docker creates them
     // owned by root.
     let mut dirs = vec![
-        prometheus::ETCD_TARGETS_DIR.to_string(),
+        crate::layout::ETCD_TARGETS_DIR.to_string(),
         grafana::DASHBOARDS_DIR.to_string(),
     ];
     dirs.sort();

@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn agent_job_name_matches_prometheus_yml() {
-        assert!(super::super::prometheus::RESERVED_JOB_NAMES.contains(&AGENT_JOB));
+        assert!(crate::model::RESERVED_JOB_NAMES.contains(&AGENT_JOB));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::model::host_url;
 use crate::model::{self, Stack};
 use crate::render::{grafana, Tree};
 
@@ -139,19 +140,6 @@ impl ContainerSpec {
     /// The URL the service is reached at from this machine.
     pub fn url(&self) -> String {
         host_url(self.port.host_ip, self.port.host_port)
-    }
-}
-
-/// `http://127.0.0.1:9090`; an unspecified bind address (`0.0.0.0`) is reached via loopback.
-pub fn host_url(ip: IpAddr, port: u16) -> String {
-    let ip = match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        other => other,
-    };
-    match ip {
-        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
-        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
     }
 }
 
@@ -370,22 +358,22 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
                 .cmd
                 .extend(["--targets-dir".into(), "/targets".into()]);
             agent.mounts.push(Mount {
-                source: MountSource::Bind(dir(crate::render::prometheus::ETCD_TARGETS_DIR)),
+                source: MountSource::Bind(dir(crate::layout::ETCD_TARGETS_DIR)),
                 target: "/targets".into(),
                 read_only: false,
             });
         }
         // DingTalk channels: the relay reads its channels (with tokens and secrets) from a
         // rendered file, so a channel change recreates the agent (it has nothing to reload).
-        if tree.get(crate::render::agent::CONFIG_PATH).is_some() {
+        if tree.get(crate::layout::AGENT_CONFIG_PATH).is_some() {
             agent
                 .cmd
                 .extend(["--config".into(), format!("{AGENT_CONFIG_MOUNT}/agent.yml")]);
             agent
                 .mounts
-                .push(bind(crate::render::agent::CONFIG_DIR, AGENT_CONFIG_MOUNT));
+                .push(bind(crate::layout::AGENT_CONFIG_DIR, AGENT_CONFIG_MOUNT));
             agent.group_add = vec![host.secret_gid.to_string()];
-            agent.config_files = vec![crate::render::agent::CONFIG_PATH.to_string()];
+            agent.config_files = vec![crate::layout::AGENT_CONFIG_PATH.to_string()];
         }
         agent.user = Some(format!("{}:{}", host.host_user.0, host.host_user.1));
         specs.push(agent);

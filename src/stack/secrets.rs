@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::files;
 
-pub const GRAFANA_PASSWORD_FILE: &str = "secrets/grafana-admin-password";
+use crate::layout::GRAFANA_PASSWORD_FILE;
 const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,67 @@
+//! The agent's settings: what it is started with, and the schema of its config file
+//! (`.monstack/agent/agent.yml`), which `render` writes and the agent reads. A leaf: it imports
+//! nothing of the agent's runtime, so render can use it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Where discovered services come from and where their target files go.
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    pub etcd_url: String,
+    pub prefix: String,
+    pub targets_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub listen: SocketAddr,
+    pub discovery: Option<DiscoveryConfig>,
+    /// The agent's config file (`agent/agent.yml`, rendered by monstack), already read.
+    pub file: ConfigFile,
+}
+
+/// The agent's config file, rendered into `.monstack/agent/agent.yml` when the stack has
+/// DingTalk channels. It holds webhook tokens and signing secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where notifications link back to: Alertmanager's (or, with the Grafana engine,
+    /// Grafana's) URL as published on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// DingTalk channels by name: `POST /dingtalk/<name>` sends to them.
+    #[serde(default)]
+    pub dingtalk: BTreeMap<String, ChannelConfig>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        crate::manifest::yaml::from_str(&text)
+            .with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// One DingTalk channel as the agent's config file (`agent/agent.yml`) holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The robot's full webhook URL, with its `access_token`.
+    pub url: String,
+    /// Signing secret (`SEC...`) when the robot uses signed requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// A keyword the robot requires in every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    #[serde(default)]
+    pub at_mobiles: Vec<String>,
+    #[serde(default)]
+    pub at_all: bool,
+}

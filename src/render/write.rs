@@ -1,0 +1,175 @@
+//! Writing a rendered tree to `.monstack/`: unchanged files are left alone, stale ones pruned,
+//! files other processes own kept, directories given modes the containers can enter.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::Tree;
+use crate::files::{mode_for, write_atomic};
+use crate::layout::is_kept;
+
+/// What [`write_tree`] changed, as paths relative to the output directory.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Writes a rendered tree under `out` (normally `.monstack/`). Files that are already
+/// byte-identical are left alone, so their modification times only change when they do, and
+/// files a previous render wrote that are no longer part of the tree are removed (a dashboard
+/// dropped from the manifest must disappear from Grafana too).
+pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for dir in &tree.dirs {
+        let path = out.join(dir);
+        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    let mut report = WriteReport::default();
+    for file in &tree.files {
+        let path = out.join(&file.path);
+        let unchanged = fs::read(&path)
+            .map(|old| old == file.contents)
+            .unwrap_or(false)
+            && mode_matches(&path, file.secret);
+        if !unchanged {
+            write_atomic(&path, &file.contents, mode_for(file.secret))?;
+            report.written.push(file.path.clone());
+        }
+    }
+    set_dir_modes(out)?;
+    let mut existing = Vec::new();
+    list_files(out, "", &mut existing)?;
+    for relative in existing {
+        if !is_kept(&relative) && tree.get(&relative).is_none() {
+            let path = out.join(&relative);
+            fs::remove_file(&path).with_context(|| format!("removing stale {}", path.display()))?;
+            report.removed.push(relative);
+        }
+    }
+    Ok(report)
+}
+
+/// Directories get explicit modes, whatever the umask: the containers' users (65534, 472) must
+/// be able to enter them to read the mounted files. `secrets/` is for monstack alone.
+fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if dir.file_name().is_some_and(|n| n == "secrets") {
+            0o700
+        } else {
+            0o755
+        };
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting permissions of {}", dir.display()))?;
+        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                set_dir_modes(&entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        if kind.is_dir() {
+            list_files(&entry.path(), &relative, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode_matches(path: &Path, secret: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let want = mode_for(secret);
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777 == want)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn mode_matches(_: &Path, _: bool) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn write_tree_skips_unchanged_files_and_prunes_stale_ones() {
+        use crate::render::{RenderedFile, Tree};
+        let dir = tempfile::tempdir().unwrap();
+        let tree = |files: &[(&str, &str)]| Tree {
+            files: files
+                .iter()
+                .map(|(p, c)| RenderedFile::new(*p, *c))
+                .collect(),
+            dirs: vec!["prometheus/targets/etcd".into()],
+        };
+        let first = write_tree(
+            dir.path(),
+            &tree(&[("a.yml", "1"), ("grafana/dashboards/x.json", "{}")]),
+        )
+        .unwrap();
+        assert_eq!(first.written.len(), 2);
+        fs::write(dir.path().join("prometheus/targets/etcd/svc.json"), "[]").unwrap();
+        fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        fs::write(dir.path().join("secrets/grafana-admin-password"), "pw").unwrap();
+        let second = write_tree(dir.path(), &tree(&[("a.yml", "1")])).unwrap();
+        assert_eq!(
+            second,
+            WriteReport {
+                written: vec![],
+                removed: vec!["grafana/dashboards/x.json".into()]
+            }
+        );
+        assert!(
+            dir.path().join("prometheus/targets/etcd/svc.json").exists(),
+            "agent-owned files are kept"
+        );
+        assert!(
+            dir.path().join("secrets/grafana-admin-password").exists(),
+            "secrets are kept"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_enterable_by_container_users_whatever_the_umask() {
+        use crate::render::{RenderedFile, Tree};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".monstack");
+        fs::create_dir_all(out.join("prometheus")).unwrap();
+        fs::set_permissions(out.join("prometheus"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::create_dir_all(out.join("secrets")).unwrap();
+        let tree = Tree {
+            files: vec![RenderedFile::new("prometheus/prometheus.yml", "x")],
+            dirs: vec![],
+        };
+        write_tree(&out, &tree).unwrap();
+        let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("prometheus"), 0o755);
+        assert_eq!(mode("secrets"), 0o700);
+    }
+}
