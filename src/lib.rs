@@ -16,7 +16,9 @@ pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod output;
+pub mod project;
 pub mod render;
+pub mod signal;
 pub mod stack;
 #[cfg(test)]
 pub mod testsupport;

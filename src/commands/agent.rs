@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::agent::{self, AgentConfig, ConfigFile, DiscoveryConfig};
-use crate::commands::{load, Context};
 use crate::error::{Error, Result};
 use crate::layout::OUT_DIR;
 use crate::model::host_url;
 use crate::model::{self, Stack};
+use crate::project::{load, Context};
 
 pub struct AgentArgs {
     pub etcd: Option<String>,
@@ -142,7 +142,7 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
         &format!("listening on http://{listen} (/metrics, /-/ready); Ctrl-C stops it"),
     );
     let shutdown = async {
-        crate::commands::stop_signal().await;
+        crate::signal::stop_signal().await;
     };
     agent::run(
         AgentConfig {

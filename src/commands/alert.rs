@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clients;
-use crate::commands::{load, Context};
 use crate::error::{Error, Result};
 use crate::model::{AlertEngine, ChannelKind, Stack};
+use crate::project::{load, Context};
 use crate::render::alertmanager::{TEST_ALERTNAME, TEST_CHANNEL_LABEL, TEST_ID_LABEL};
 use crate::stack::containers;
 use crate::stack::docker::Engine;

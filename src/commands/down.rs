@@ -3,8 +3,8 @@
 
 use futures_util::future::join_all;
 
-use crate::commands::{project_name, Context};
 use crate::error::Result;
+use crate::project::{project_name, Context};
 use crate::stack::containers;
 use crate::stack::docker::Engine;
 

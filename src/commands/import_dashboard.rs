@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::clients;
-use crate::commands::{load, Context};
 use crate::dashboards::{self, slug, stable_hash};
 use crate::error::{Error, Result};
 use crate::files;
@@ -27,6 +26,7 @@ use crate::manifest::edit::{self, DashboardEntry, EditError};
 use crate::model::{
     DashboardSource, Stack, ALERTMANAGER_DATASOURCE_UID, PROMETHEUS_DATASOURCE_UID,
 };
+use crate::project::{load, Context};
 use crate::render;
 use crate::stack::secrets;
 
@@ -74,7 +74,7 @@ pub async fn run(ctx: &Context, args: Import) -> Result<()> {
         .map(|f| f.trim().to_string())
         .filter(|f| !f.is_empty());
     let text =
-        crate::commands::read_manifest_text(ctx, "imported dashboards are listed in the manifest")?;
+        crate::project::read_manifest_text(ctx, "imported dashboards are listed in the manifest")?;
     let stack = load(ctx)?;
     let imported = match origin {
         Origin::Bundled(name) => import_bundled(ctx, &text, &stack, &name, folder)?,
@@ -575,7 +575,7 @@ fn edit_error(e: EditError) -> Error {
 /// Loads the edited manifest (nothing is written when it is invalid), then writes it and the
 /// rendered tree.
 fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack> {
-    let stack = crate::commands::load_text(ctx, text)?;
+    let stack = crate::project::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     if text != old_text {
         files::write_atomic(&ctx.file, text.as_bytes(), files::mode_of(&ctx.file))?;

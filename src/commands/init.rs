@@ -3,9 +3,9 @@
 use anyhow::Context as _;
 
 use crate::cli::Lang;
-use crate::commands::{detect_lang, manifest_dir, starter, Context};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::project::{detect_lang, manifest_dir, starter, Context};
 
 pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
     let file = &ctx.file;
@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
         }
     };
     files::write_atomic(file, starter(lang).as_bytes(), crate::files::MODE_PUBLIC)?;
-    crate::commands::write_schema(&dir.join(crate::layout::OUT_DIR))
+    crate::project::write_schema(&dir.join(crate::layout::OUT_DIR))
         .context("writing the manifest's JSON Schema")?;
     ctx.printer.status(
         "Created",

@@ -2,8 +2,8 @@
 
 use futures_util::stream::{select_all, StreamExt};
 
-use crate::commands::{project_name, Context};
 use crate::error::{Error, Result};
+use crate::project::{project_name, Context};
 use crate::stack::containers::SERVICES;
 use crate::stack::docker::Engine;
 

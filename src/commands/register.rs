@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::clients::etcd::Etcd;
-use crate::commands::{load, Context};
 use crate::error::{Error, Result};
 use crate::model::host_url;
 use crate::model::{Duration as PromDuration, Stack};
+use crate::project::{load, Context};
 
 pub struct Registration {
     pub name: String,
@@ -136,7 +136,7 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
                 ctx.printer
                     .warn(&format!("{e:#}; retrying in {:.1}s", pause.as_secs_f64()));
                 tokio::select! {
-                    _ = crate::commands::stop_signal() => return Ok(()),
+                    _ = crate::signal::stop_signal() => return Ok(()),
                     _ = tokio::time::sleep(pause) => {}
                 }
                 pause = (pause * 2).min(Duration::from_secs(5));
@@ -153,7 +153,7 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
     let every = Duration::from_millis((ttl_secs as u64 * 1000) / 3);
     let result: Result<()> = loop {
         tokio::select! {
-            _ = crate::commands::stop_signal() => break Ok(()),
+            _ = crate::signal::stop_signal() => break Ok(()),
             _ = tokio::time::sleep(every) => {}
         }
         match etcd.keep_alive(lease).await {

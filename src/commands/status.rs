@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use crate::clients;
-use crate::commands::{load, Context};
 use crate::error::Result;
 use crate::layout::OUT_DIR;
+use crate::project::{load, Context};
 use crate::render;
 use crate::stack::containers::{self, HostContext};
 use crate::stack::docker::Engine;

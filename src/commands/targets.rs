@@ -13,16 +13,16 @@ use serde::Serialize;
 
 use crate::clients::{self, Health};
 use crate::commands::register::{check_address, etcd_of, parse_labels};
-use crate::commands::up::AppliedState;
-use crate::commands::{load, Context};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::layout::OUT_DIR;
 use crate::manifest::edit::{self, EditError, JobSettings};
 use crate::model::{self, Duration as PromDuration, Stack};
+use crate::project::{load, Context};
 use crate::render;
 use crate::stack::containers::{self, HostContext};
 use crate::stack::docker::Engine;
+use crate::stack::state::AppliedState;
 
 pub struct AddTarget {
     pub job: String,
@@ -46,7 +46,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
         interval: args.interval,
         labels: parse_labels(&args.labels)?,
     };
-    let text = crate::commands::read_manifest_text(ctx, "targets are kept in the manifest")?;
+    let text = crate::project::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::add_targets(&text, &args.job, &args.addrs, &settings).map_err(edit_error)?;
     let stack = apply(ctx, &edit.text).await?;
     let what = if edit.created_job { "new job" } else { "job" };
@@ -68,7 +68,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
 }
 
 pub async fn remove(ctx: &Context, job: &str, addrs: &[String]) -> Result<()> {
-    let text = crate::commands::read_manifest_text(ctx, "targets are kept in the manifest")?;
+    let text = crate::project::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::remove_targets(&text, job, addrs).map_err(edit_error)?;
     apply(ctx, &edit.text).await?;
     if addrs.is_empty() {
@@ -100,7 +100,7 @@ fn edit_error(e: EditError) -> Error {
 /// Validates the edited manifest (nothing is written when it is invalid), writes it and the
 /// rendered files, and reloads a running Prometheus when its configuration changed.
 async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
-    let stack = crate::commands::load_text(ctx, text)?;
+    let stack = crate::project::load_text(ctx, text)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out_dir = stack.root.join(OUT_DIR);
     let mode = files::mode_of(&ctx.file);
@@ -136,7 +136,7 @@ async fn reload_if_running(
         return Ok(());
     };
     let client = clients::http_client()?;
-    crate::commands::up::reload_prometheus(&client, prometheus.base_url(), tree).await?;
+    crate::stack::reconcile::reload_prometheus(&client, prometheus.base_url(), tree).await?;
     ctx.printer
         .status("Reloaded", "Prometheus (its job list changed)");
     // Remember the reload, so the next `up` does not repeat it.

@@ -1,8 +1,8 @@
 //! `monstack validate`: load, check, and summarise in one line.
 
-use crate::commands::{load, Context};
 use crate::error::Result;
 use crate::model::Stack;
+use crate::project::{load, Context};
 
 pub fn run(ctx: &Context) -> Result<()> {
     let stack = load(ctx)?;

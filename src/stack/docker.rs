@@ -19,25 +19,11 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 
+use crate::output::PullProgress;
 use crate::stack::containers::{
     ContainerSpec, MountSource, LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_SERVICE, LABEL_SPEC_HASH,
 };
 use crate::stack::plan::Observed;
-
-/// Receives image pull progress; the implementation (indicatif or plain lines) lives in
-/// `output.rs`.
-pub trait PullProgress: Send + Sync {
-    /// A layer's status (`Downloading`, `Extracting`, `Pull complete`) with bytes when known.
-    fn layer(
-        &self,
-        image: &str,
-        layer: &str,
-        status: &str,
-        current: Option<u64>,
-        total: Option<u64>,
-    );
-    fn done(&self, image: &str);
-}
 
 #[derive(Clone)]
 pub struct Engine {

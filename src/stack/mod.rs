@@ -5,4 +5,6 @@ pub mod agent_image;
 pub mod containers;
 pub mod docker;
 pub mod plan;
+pub mod reconcile;
 pub mod secrets;
+pub mod state;

@@ -1,0 +1,174 @@
+//! The project on disk: which manifest a command works on, its directory, loading it (the
+//! built-in starter when there is none), the project's name, and the schema written beside it.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::Lang;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Source};
+use crate::model::Stack;
+use crate::output::Printer;
+
+/// The starter manifest `init` writes and `render` uses when there is none.
+pub const STARTER: &str = include_str!("../assets/monstack.yaml");
+
+/// Settings every command gets, free of clap types.
+pub struct Context {
+    /// The manifest path as the user gave it, or `monstack.yaml`.
+    pub file: PathBuf,
+    /// Whether the user named the file (`-f`): then a missing file is an error.
+    pub file_explicit: bool,
+    pub printer: Printer,
+}
+
+/// Validates manifest text meant for `ctx.file` (an edited manifest, before it is written).
+pub fn load_text(ctx: &Context, text: &str) -> Result<Stack> {
+    let root = manifest_dir(&ctx.file)?;
+    let display = ctx.file.display().to_string();
+    let env = |name: &str| std::env::var(name).ok();
+    let source = Source {
+        text,
+        display_name: &display,
+        root: &root,
+    };
+    manifest::load(&source, &env).map_err(Error::Manifest)
+}
+
+/// The manifest's text for commands that edit it; a missing file is an input error pointing at
+/// `init` (`kept`: what the manifest holds for this command, for the hint).
+pub fn read_manifest_text(ctx: &Context, kept: &str) -> Result<String> {
+    std::fs::read_to_string(&ctx.file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::usage(
+            format!("{} does not exist", ctx.file.display()),
+            Some(format!("run `monstack init` first; {kept}")),
+        ),
+        _ => Error::usage(format!("cannot read {}: {e}", ctx.file.display()), None),
+    })
+}
+
+/// The project name for commands that must work even when the manifest is broken or gone
+/// (`down`, `logs`): the manifest's when it loads, else its `project:` key, else the directory.
+pub fn project_name(ctx: &Context) -> Result<String> {
+    match load_quiet(ctx) {
+        Ok(stack) => Ok(stack.project),
+        Err(_) => {
+            let root = manifest_dir(&ctx.file)?;
+            let from_key = std::fs::read_to_string(&ctx.file).ok().and_then(|text| {
+                let node = crate::manifest::yaml::parse(&text).ok()?;
+                match node.value {
+                    crate::manifest::yaml::Value::Map(entries) => entries
+                        .iter()
+                        .find(|(k, _)| crate::manifest::reader::scalar_text(k) == Some("project"))
+                        .and_then(|(_, v)| {
+                            crate::manifest::reader::scalar_text(v).map(str::to_string)
+                        }),
+                    _ => None,
+                }
+            });
+            Ok(from_key.unwrap_or_else(|| manifest::project_from_dir(&root)))
+        }
+    }
+}
+
+/// [`load`] without the "using the built-in starter" note.
+fn load_quiet(ctx: &Context) -> Result<Stack> {
+    let quiet = Context {
+        file: ctx.file.clone(),
+        file_explicit: ctx.file_explicit,
+        printer: Printer::new(true, crate::output::ColorChoice::Never),
+    };
+    load(&quiet)
+}
+
+/// The starter manifest for a language.
+pub fn starter(lang: Lang) -> String {
+    let (name, dashboard) = match lang {
+        Lang::Go => ("go", "go-runtime"),
+        Lang::Rust => ("rust", "rust-runtime"),
+    };
+    STARTER
+        .replace("__LANG__", name)
+        .replace("__DASHBOARD__", dashboard)
+}
+
+/// Guesses the language of the project in `dir` from its build files.
+pub fn detect_lang(dir: &Path) -> Option<Lang> {
+    if dir.join("Cargo.toml").is_file() {
+        Some(Lang::Rust)
+    } else if dir.join("go.mod").is_file() {
+        Some(Lang::Go)
+    } else {
+        None
+    }
+}
+
+/// The directory a manifest path lives in, absolute.
+pub fn manifest_dir(file: &Path) -> Result<PathBuf> {
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).map_err(|e| {
+        Error::usage(
+            format!("cannot use the directory of {}: {e}", file.display()),
+            None,
+        )
+    })
+}
+
+/// Reads and validates the manifest. Without one (and without `-f`), the built-in starter is
+/// used, and the user is told so.
+pub fn load(ctx: &Context) -> Result<Stack> {
+    let display = ctx.file.display().to_string();
+    let text = match std::fs::read_to_string(&ctx.file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ctx.file_explicit => {
+            let root = manifest_dir(&ctx.file)?;
+            let lang = detect_lang(&root).unwrap_or(Lang::Go);
+            ctx.printer.note(&format!(
+                "no {display} here: using the built-in starter manifest (run `monstack init` to get an editable copy)"
+            ));
+            let text = starter(lang);
+            let env = |name: &str| std::env::var(name).ok();
+            let source = Source {
+                text: &text,
+                display_name: "<built-in starter manifest>",
+                root: &root,
+            };
+            return manifest::load(&source, &env).map_err(Error::Manifest);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::usage(
+                format!("{display} does not exist"),
+                Some("check the path, or run `monstack init` to create one".into()),
+            ));
+        }
+        Err(e) => return Err(Error::usage(format!("cannot read {display}: {e}"), None)),
+    };
+    let root = manifest_dir(&ctx.file)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let source = Source {
+        text: &text,
+        display_name: &display,
+        root: &root,
+    };
+    manifest::load(&source, &env).map_err(Error::Manifest)
+}
+
+/// Writes `.monstack/monstack.schema.json` (what the manifest's first line points editors at)
+/// and `.monstack/.gitignore`.
+pub fn write_schema(out: &Path) -> anyhow::Result<()> {
+    let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    write_if_changed(&out.join(crate::layout::SCHEMA_FILE), text.as_bytes())?;
+    write_if_changed(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes())
+}
+
+/// Leaves a file alone when it already holds these bytes (no needless write and fsync).
+fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(());
+    }
+    crate::files::write_atomic(path, contents, crate::files::MODE_PUBLIC)
+}
