@@ -2,6 +2,7 @@
 //! runs into that, the one module that talks to the engine, and the project's secrets.
 
 pub mod agent_image;
+pub mod alerts;
 pub mod containers;
 pub mod docker;
 pub mod plan;

@@ -1,0 +1,39 @@
+//! Alerts on a running stack: testing that each channel delivers (`alert test`), and listing
+//! the rules and active alerts (`alert list`).
+
+pub mod list;
+mod outcome;
+pub mod test;
+
+use anyhow::{anyhow, Context as _};
+use serde_json::Value;
+
+/// What became of a test notification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Pending,
+    /// Delivered, with a note when there is something to add.
+    Delivered(Option<String>),
+    Failed(String),
+}
+
+pub(super) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    if !status.is_success() {
+        return Err(anyhow!("GET {url}: HTTP {status}: {}", snippet(&body)));
+    }
+    serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON: {}", snippet(&body)))
+}
+
+pub(super) fn snippet(text: &str) -> String {
+    text.chars().take(200).collect()
+}

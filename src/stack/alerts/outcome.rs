@@ -1,0 +1,454 @@
+//! How a channel's outcome is known. Alertmanager 0.25 counts notifications per *integration*
+//! (email, webhook, slack), not per receiver, and logs failures per receiver. So:
+//! - failed: Alertmanager logged `Notify for alerts failed` with `err="<channel>/..."` (it gave
+//!   up: an unrecoverable error, or retries until the test route's timeout, ~10s). The error
+//!   text is the reason. The log is exact: it names the receiver, which is the channel.
+//! - delivered: the successful requests of the channel's integration
+//!   (`alertmanager_notification_requests_total - ..._failed_total`) rose by as many as there
+//!   are channels of that integration under test that have not failed. Counting works for
+//!   several channels of one integration at once because failures are told apart by the log.
+//! - DingTalk channels are webhooks to the agent as far as Alertmanager knows; their outcome is
+//!   the agent's `GET /dingtalk/<channel>/status` (`sent` / `failed` rising, `last_error`).
+//!
+//! Other notifications sent while the test runs (real alerts) can inflate the success counts;
+//! see the README.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+
+use super::test::{AgentStatus, ChannelUnderTest};
+use super::{get_json, Outcome};
+use crate::error::Result;
+
+/// Successful and given-up notifications per integration, from Alertmanager's `/metrics`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct Counts {
+    /// Requests that succeeded (`requests_total - requests_failed_total`).
+    succeeded: HashMap<String, f64>,
+    /// Notifications given up on (`notifications_failed_total`).
+    failed: HashMap<String, f64>,
+}
+
+pub(super) async fn integration_counts(client: &reqwest::Client, am_url: &str) -> Result<Counts> {
+    let url = format!("{am_url}/metrics");
+    let text = client
+        .get(&url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .with_context(|| format!("reading {url}"))?
+        .text()
+        .await
+        .with_context(|| format!("reading {url}"))?;
+    Ok(parse_counts(&text))
+}
+
+pub(super) fn parse_counts(text: &str) -> Counts {
+    let mut requests = HashMap::new();
+    let mut requests_failed = HashMap::new();
+    let mut failed = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        let Some(integration) = label_value(labels, "integration") else {
+            continue;
+        };
+        let slot = match name {
+            "alertmanager_notification_requests_total" => &mut requests,
+            "alertmanager_notification_requests_failed_total" => &mut requests_failed,
+            "alertmanager_notifications_failed_total" => &mut failed,
+            _ => continue,
+        };
+        *slot.entry(integration).or_insert(0.0) += value;
+    }
+    let succeeded = requests
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v - requests_failed.get(k).copied().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    Counts { succeeded, failed }
+}
+
+pub(super) fn label_value(labels: &str, name: &str) -> Option<String> {
+    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = labels[start..].find('"')?;
+    Some(labels[start..start + end].to_string())
+}
+
+/// Decides what the log and the counters tell: failures by the log (exact, per receiver),
+/// deliveries by counting successes per integration.
+pub(super) fn settle(
+    channels: &mut [ChannelUnderTest],
+    before: &Counts,
+    after: &Counts,
+    logs: std::result::Result<&[String], &anyhow::Error>,
+) {
+    let delta = |map: fn(&Counts) -> &HashMap<String, f64>, integration: &str| {
+        map(after).get(integration).copied().unwrap_or(0.0)
+            - map(before).get(integration).copied().unwrap_or(0.0)
+    };
+    match logs {
+        Ok(lines) => {
+            for channel in channels.iter_mut() {
+                let failures = receiver_failures(lines, &channel.name);
+                if let Some(error) = failures.attempt {
+                    channel.last_attempt_error = Some(error);
+                }
+                if let Some(reason) = failures.gave_up {
+                    if channel.outcome == Outcome::Pending {
+                        channel.outcome = Outcome::Failed(reason);
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            // Without the log only the counters are left: a failure is attributed to a channel
+            // only when it is the sole one of its integration still open.
+            let integrations: Vec<&'static str> = channels.iter().map(|c| c.integration).collect();
+            for integration in integrations {
+                let open: Vec<usize> = channels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.integration == integration
+                            && c.outcome == Outcome::Pending
+                            && !c.reached_agent
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                let failed = delta(|c| &c.failed, integration);
+                if failed >= 1.0 && !open.is_empty() {
+                    let reason = if open.len() == 1 {
+                        format!("Alertmanager gave up on a {integration} notification (its log, which says why, could not be read: {e:#})")
+                    } else {
+                        format!("one of {} {integration} channels failed; telling which takes Alertmanager's log, which could not be read: {e:#}", open.len())
+                    };
+                    for i in open {
+                        channels[i].outcome = Outcome::Failed(reason.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    // Deliveries: per integration, the successes cover every channel not failed.
+    let mut integrations: Vec<&'static str> = channels.iter().map(|c| c.integration).collect();
+    integrations.sort_unstable();
+    integrations.dedup();
+    for integration in integrations {
+        let not_failed = channels
+            .iter()
+            .filter(|c| c.integration == integration && !matches!(c.outcome, Outcome::Failed(_)))
+            .count();
+        if not_failed == 0 || delta(|c| &c.succeeded, integration) < not_failed as f64 {
+            continue;
+        }
+        for channel in channels
+            .iter_mut()
+            .filter(|c| c.integration == integration && c.outcome == Outcome::Pending)
+        {
+            if channel.kind == "dingtalk" {
+                channel.reached_agent = true;
+            } else {
+                channel.outcome = Outcome::Delivered(None);
+            }
+        }
+    }
+}
+
+/// A DingTalk channel's outcome from the agent's counters.
+pub(super) async fn settle_dingtalk(
+    client: &reqwest::Client,
+    agent_url: Option<&str>,
+    channel: &mut ChannelUnderTest,
+) {
+    let before = match &channel.agent_before {
+        Some(Ok(before)) => before.clone(),
+        Some(Err(why)) => {
+            // Alertmanager reached the agent; what DingTalk said is unknown.
+            if channel.reached_agent {
+                channel.outcome = Outcome::Delivered(Some(format!(
+                    "to the agent; DingTalk's answer unknown: {why}"
+                )));
+            }
+            return;
+        }
+        None => return,
+    };
+    let Some(url) = agent_url else { return };
+    let Ok(now) = agent_status(client, url, &channel.name).await else {
+        return;
+    };
+    if now.failed > before.failed {
+        channel.outcome = Outcome::Failed(
+            now.last_error
+                .unwrap_or_else(|| "the agent counted a failure".to_string()),
+        );
+    } else if now.sent > before.sent {
+        channel.outcome = Outcome::Delivered(None);
+    }
+}
+
+pub(super) async fn agent_status(
+    client: &reqwest::Client,
+    agent_url: &str,
+    channel: &str,
+) -> std::result::Result<AgentStatus, String> {
+    let url = format!("{agent_url}/dingtalk/{channel}/status");
+    let value = get_json(client, &url).await.map_err(|e| format!("{e:#}"))?;
+    serde_json::from_value(value).map_err(|e| format!("{url}: unexpected answer: {e}"))
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct ReceiverFailures {
+    /// `Notify for alerts failed`: Alertmanager gave up; the reason.
+    gave_up: Option<String>,
+    /// The last `Notify attempt failed` error.
+    attempt: Option<String>,
+}
+
+/// What Alertmanager's log says about one receiver's notifications. Lines look like
+/// `... level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1
+/// err="hook/webhook[0]: notify retry canceled after 7 attempts: Post ...: connection refused"`
+/// and `... receiver=hook integration=webhook[0] msg="Notify attempt failed, will retry later"
+/// attempts=1 err="..."`.
+pub(super) fn receiver_failures(lines: &[String], receiver: &str) -> ReceiverFailures {
+    let mut found = ReceiverFailures::default();
+    let gave_up_prefix = format!("{receiver}/");
+    for line in lines {
+        let Some(err) = logfmt_value(line, "err") else {
+            continue;
+        };
+        if line.contains("msg=\"Notify for alerts failed\"") && err.starts_with(&gave_up_prefix) {
+            // `hook/webhook[0]: notify retry canceled after 7 attempts: <why>` -> `<why>`.
+            let reason = match err.split_once("attempts: ") {
+                Some((_, why)) => why.to_string(),
+                None => err.clone(),
+            };
+            found.gave_up.get_or_insert(reason);
+        } else if logfmt_value(line, "receiver").as_deref() == Some(receiver)
+            && line.contains("Notify attempt failed")
+        {
+            found.attempt = Some(err);
+        }
+    }
+    found
+}
+
+/// The value of `key=` in a logfmt line, unquoted and unescaped.
+pub(super) fn logfmt_value(line: &str, key: &str) -> Option<String> {
+    let pattern = format!(" {key}=");
+    let start = line.find(&pattern)? + pattern.len();
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(value),
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some('t') => value.push('\t'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                c => value.push(c),
+            }
+        }
+        Some(value)
+    } else {
+        Some(rest.split(' ').next().unwrap_or_default().to_string())
+    }
+}
+
+/// The log lines written at or after `start`. Alertmanager writes `ts=` as
+/// `2006-01-02T15:04:05.000Z`, like [`rfc3339`], so the strings compare as times.
+pub(super) fn since(lines: &[String], start: SystemTime) -> Vec<String> {
+    let start = rfc3339(start);
+    lines
+        .iter()
+        .filter(|line| logfmt_value(&format!(" {line}"), "ts").is_some_and(|ts| ts >= start))
+        .cloned()
+        .collect()
+}
+
+/// `2024-05-01T10:00:00.000Z` (UTC).
+pub(super) fn rfc3339(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::anyhow;
+    use std::time::Duration;
+
+    fn channel(name: &str, kind: &'static str, integration: &'static str) -> ChannelUnderTest {
+        ChannelUnderTest {
+            name: name.into(),
+            kind,
+            integration,
+            outcome: Outcome::Pending,
+            reached_agent: false,
+            agent_before: None,
+            last_attempt_error: None,
+        }
+    }
+
+    const METRICS: &str = "\
+    # HELP alertmanager_notification_requests_total x
+    alertmanager_notification_requests_total{integration=\"email\"} 3
+    alertmanager_notification_requests_total{integration=\"webhook\"} 21
+    alertmanager_notification_requests_failed_total{integration=\"email\"} 1
+    alertmanager_notification_requests_failed_total{integration=\"webhook\"} 20
+    alertmanager_notifications_failed_total{integration=\"webhook\"} 2
+    alertmanager_notifications_total{integration=\"webhook\"} 4
+    ";
+
+    #[test]
+    fn counts_are_read_per_integration() {
+        let counts = parse_counts(METRICS);
+        assert_eq!(counts.succeeded["email"], 2.0);
+        assert_eq!(counts.succeeded["webhook"], 1.0);
+        assert_eq!(counts.failed["webhook"], 2.0);
+        assert!(!counts.failed.contains_key("email"));
+    }
+
+    const LOG: &str = r#"ts=2026-11-22T02:58:03.981Z caller=notify.go:732 level=warn component=dispatcher receiver=bad integration=webhook[0] msg="Notify attempt failed, will retry later" attempts=1 err="Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
+    ts=2026-11-22T02:58:13.981Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad/webhook[0]: notify retry canceled after 7 attempts: Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
+    ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad-too/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404""#;
+
+    fn log() -> Vec<String> {
+        LOG.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn failures_are_read_per_receiver_from_the_log() {
+        let lines = log();
+        let bad = receiver_failures(&lines, "bad");
+        assert_eq!(
+            bad.gave_up.as_deref(),
+            Some(
+                "Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
+            )
+        );
+        assert!(bad.attempt.unwrap().ends_with("connection refused"));
+        assert_eq!(
+            receiver_failures(&lines, "bad-too").gave_up.as_deref(),
+            Some("unexpected status code 404")
+        );
+        assert_eq!(
+            receiver_failures(&lines, "good"),
+            ReceiverFailures::default()
+        );
+    }
+
+    #[test]
+    fn log_lines_before_the_start_are_ignored() {
+        let lines = log();
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_316_290); // 2026-11-22T02:58:10Z
+        assert_eq!(rfc3339(start), "2026-11-22T02:58:10.000Z");
+        assert_eq!(since(&lines, start).len(), 2);
+        let start = UNIX_EPOCH + Duration::from_millis(1_795_316_293_982);
+        assert_eq!(since(&lines, start).len(), 1);
+    }
+
+    #[test]
+    fn rfc3339_formats_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_123)),
+            "2000-02-29T00:00:00.123Z"
+        );
+    }
+
+    #[test]
+    fn two_webhooks_one_failing_are_told_apart() {
+        let mut channels = vec![
+            channel("good", "webhook", "webhook"),
+            channel("bad", "webhook", "webhook"),
+            channel("mail", "email", "email"),
+        ];
+        let before = parse_counts(METRICS);
+        let mut after = before.clone();
+        *after.succeeded.get_mut("webhook").unwrap() += 1.0;
+        let lines = log();
+        settle(&mut channels, &before, &after, Ok(&lines));
+        assert_eq!(channels[0].outcome, Outcome::Delivered(None));
+        assert!(
+            matches!(&channels[1].outcome, Outcome::Failed(r) if r.ends_with("connection refused"))
+        );
+        assert_eq!(channels[2].outcome, Outcome::Pending);
+
+        *after.succeeded.get_mut("email").unwrap() += 1.0;
+        settle(&mut channels, &before, &after, Ok(&lines));
+        assert_eq!(channels[2].outcome, Outcome::Delivered(None));
+    }
+
+    #[test]
+    fn one_success_for_two_open_webhooks_decides_nothing() {
+        let mut channels = vec![
+            channel("a", "webhook", "webhook"),
+            channel("b", "webhook", "webhook"),
+        ];
+        let before = parse_counts(METRICS);
+        let mut after = before.clone();
+        *after.succeeded.get_mut("webhook").unwrap() += 1.0;
+        settle(&mut channels, &before, &after, Ok(&[]));
+        assert!(channels.iter().all(|c| c.outcome == Outcome::Pending));
+    }
+
+    #[test]
+    fn dingtalk_waits_for_the_agent() {
+        let mut channels = vec![channel("ding", "dingtalk", "webhook")];
+        let before = parse_counts(METRICS);
+        let mut after = before.clone();
+        *after.succeeded.get_mut("webhook").unwrap() += 1.0;
+        settle(&mut channels, &before, &after, Ok(&[]));
+        assert_eq!(channels[0].outcome, Outcome::Pending);
+        assert!(channels[0].reached_agent);
+    }
+
+    #[test]
+    fn without_the_log_a_lone_channel_still_fails() {
+        let mut channels = vec![channel("bad", "webhook", "webhook")];
+        let before = parse_counts(METRICS);
+        let mut after = before.clone();
+        *after.failed.get_mut("webhook").unwrap() += 1.0;
+        let e = anyhow!("no docker");
+        settle(&mut channels, &before, &after, Err(&e));
+        assert!(matches!(&channels[0].outcome, Outcome::Failed(r) if r.contains("no docker")));
+    }
+}
