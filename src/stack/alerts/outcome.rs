@@ -328,14 +328,14 @@ mod tests {
     }
 
     const METRICS: &str = "\
-    # HELP alertmanager_notification_requests_total x
-    alertmanager_notification_requests_total{integration=\"email\"} 3
-    alertmanager_notification_requests_total{integration=\"webhook\"} 21
-    alertmanager_notification_requests_failed_total{integration=\"email\"} 1
-    alertmanager_notification_requests_failed_total{integration=\"webhook\"} 20
-    alertmanager_notifications_failed_total{integration=\"webhook\"} 2
-    alertmanager_notifications_total{integration=\"webhook\"} 4
-    ";
+# HELP alertmanager_notification_requests_total x
+alertmanager_notification_requests_total{integration=\"email\"} 3
+alertmanager_notification_requests_total{integration=\"webhook\"} 21
+alertmanager_notification_requests_failed_total{integration=\"email\"} 1
+alertmanager_notification_requests_failed_total{integration=\"webhook\"} 20
+alertmanager_notifications_failed_total{integration=\"webhook\"} 2
+alertmanager_notifications_total{integration=\"webhook\"} 4
+";
 
     #[test]
     fn counts_are_read_per_integration() {
@@ -347,8 +347,8 @@ mod tests {
     }
 
     const LOG: &str = r#"ts=2026-11-22T02:58:03.981Z caller=notify.go:732 level=warn component=dispatcher receiver=bad integration=webhook[0] msg="Notify attempt failed, will retry later" attempts=1 err="Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
-    ts=2026-11-22T02:58:13.981Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad/webhook[0]: notify retry canceled after 7 attempts: Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
-    ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad-too/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404""#;
+ts=2026-11-22T02:58:13.981Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad/webhook[0]: notify retry canceled after 7 attempts: Post \"http://127.0.0.1:1/x\": dial tcp 127.0.0.1:1: connect: connection refused"
+ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatcher msg="Notify for alerts failed" num_alerts=1 err="bad-too/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404""#;
 
     fn log() -> Vec<String> {
         LOG.lines().map(str::to_string).collect()
