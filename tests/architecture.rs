@@ -13,7 +13,7 @@ const STAGES: &[(&str, u32)] = &[
     ("files", 0),
     ("logging", 0),
     // The agent's config file schema: render writes it, the agent reads it.
-    ("agent::config", 0),
+    ("agent::config", 7),
     ("model", 1),
     ("layout", 2),
     ("dashboards", 3),
@@ -22,13 +22,14 @@ const STAGES: &[(&str, u32)] = &[
     ("output", 6),
     ("cli", 7),
     ("render", 8),
-    ("project", 9),
+    ("signal", 9),
+    ("project", 13),
     ("clients", 10),
     ("agent", 11),
     ("stack", 12),
-    ("commands", 13),
-    ("lib", 14),
-    ("main", 14),
+    ("commands", 14),
+    ("lib", 15),
+    ("main", 15),
 ];
 
 /// Code lines (not blank, not comments, tests aside) a source file may hold.

@@ -10,6 +10,7 @@
 //! Passwords travel only in the `Authorization` header and never appear in errors or `Debug`.
 
 pub mod etcd;
+pub mod grafana_com;
 
 use std::collections::BTreeMap;
 use std::fmt;

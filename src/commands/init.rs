@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
         }
     };
     files::write_atomic(file, starter(lang).as_bytes(), crate::files::MODE_PUBLIC)?;
-    crate::project::write_schema(&dir.join(crate::layout::OUT_DIR))
+    crate::render::write::write_schema(&dir.join(crate::layout::OUT_DIR))
         .context("writing the manifest's JSON Schema")?;
     ctx.printer.status(
         "Created",

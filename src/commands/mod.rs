@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             import_dashboard::run(
                 &ctx,
-                import_dashboard::Import {
+                crate::project::import::Import {
                     source,
                     folder,
                     force,

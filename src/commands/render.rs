@@ -14,7 +14,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out = stack.root.join(OUT_DIR);
     let report = crate::render::write::write_tree(&out, &tree)?;
-    crate::project::write_schema(&out).context("writing the manifest's JSON Schema")?;
+    crate::render::write::write_schema(&out).context("writing the manifest's JSON Schema")?;
     let shown = out
         .strip_prefix(std::env::current_dir().unwrap_or_default())
         .unwrap_or(&out)

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Tree;
-use crate::files::{mode_for, write_atomic};
+use crate::files::{mode_for, write_atomic, MODE_PUBLIC};
 use crate::layout::is_kept;
 
 /// What [`write_tree`] changed, as paths relative to the output directory.
@@ -108,6 +108,24 @@ fn mode_matches(path: &Path, secret: bool) -> bool {
 #[cfg(not(unix))]
 fn mode_matches(_: &Path, _: bool) -> bool {
     true
+}
+
+/// Writes `.monstack/monstack.schema.json` (what the manifest's first line points editors at)
+/// and `.monstack/.gitignore`.
+pub fn write_schema(out: &Path) -> anyhow::Result<()> {
+    let schema = crate::manifest::spec::json_schema(&crate::dashboards::bundled_names());
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    write_if_changed(&out.join(crate::layout::SCHEMA_FILE), text.as_bytes())?;
+    write_if_changed(&out.join(".gitignore"), super::GITIGNORE.as_bytes())
+}
+
+/// Leaves a file alone when it already holds these bytes (no needless write and fsync).
+fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(());
+    }
+    write_atomic(path, contents, MODE_PUBLIC)
 }
 
 #[cfg(test)]

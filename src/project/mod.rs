@@ -9,8 +9,10 @@ use crate::manifest::{self, Source};
 use crate::model::Stack;
 use crate::output::Printer;
 
+pub mod import;
+
 /// The starter manifest `init` writes and `render` uses when there is none.
-pub const STARTER: &str = include_str!("../assets/monstack.yaml");
+pub const STARTER: &str = include_str!("../../assets/monstack.yaml");
 
 /// Settings every command gets, free of clap types.
 pub struct Context {
@@ -153,22 +155,4 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         root: &root,
     };
     manifest::load(&source, &env).map_err(Error::Manifest)
-}
-
-/// Writes `.monstack/monstack.schema.json` (what the manifest's first line points editors at)
-/// and `.monstack/.gitignore`.
-pub fn write_schema(out: &Path) -> anyhow::Result<()> {
-    let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
-    let mut text = serde_json::to_string_pretty(&schema)?;
-    text.push('\n');
-    write_if_changed(&out.join(crate::layout::SCHEMA_FILE), text.as_bytes())?;
-    write_if_changed(&out.join(".gitignore"), crate::render::GITIGNORE.as_bytes())
-}
-
-/// Leaves a file alone when it already holds these bytes (no needless write and fsync).
-fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == contents) {
-        return Ok(());
-    }
-    crate::files::write_atomic(path, contents, crate::files::MODE_PUBLIC)
 }
