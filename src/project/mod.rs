@@ -10,6 +10,8 @@ use crate::model::Stack;
 use crate::output::Printer;
 
 pub mod import;
+pub mod register;
+pub mod targets;
 
 /// The starter manifest `init` writes and `render` uses when there is none.
 pub const STARTER: &str = include_str!("../../assets/monstack.yaml");
