@@ -1,5 +1,6 @@
-//! Command-line arguments (clap derive only). Turned into plain settings before any work starts;
-//! no clap type leaves this module except the parsed tree itself.
+//! Command-line arguments (clap derive only). `commands` turns the parsed tree into plain
+//! settings before any work starts; the value enums (`PullPolicy`, `Lang`, and `ColorChoice`
+//! from `output`) are plain enums the library takes as they are.
 
 use std::path::PathBuf;
 

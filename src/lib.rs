@@ -1,8 +1,10 @@
 //! monstack: a complete monitoring stack (Prometheus, Grafana, etcd, Alertmanager, Pushgateway)
 //! for any project, from one `monstack.yaml`.
 //!
-//! Data flows one way: manifest -> validated model -> rendered files -> (later) plan ->
-//! Docker/HTTP -> health. Everything up to the rendered files is pure.
+//! Data flows one way: manifest -> validated model -> rendered files -> plan -> Docker/HTTP ->
+//! health. Everything before the edges (Docker, HTTP, the file system) is pure. The folders are
+//! the stages (README, "Architecture"); `tests/architecture.rs` keeps imports pointing back up
+//! the path only.
 
 pub mod agent;
 pub mod cli;

@@ -1,6 +1,6 @@
 //! The validated stack: what the manifest means once every check has passed.
 //!
-//! Renderers and (later) the planner read only this. Every value here is already
+//! Renderers and the planner read only this. Every value here is already
 //! interpolated, defaulted and checked, so code downstream never re-validates.
 
 use std::collections::BTreeMap;

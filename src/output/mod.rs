@@ -92,11 +92,8 @@ impl Printer {
                     }
                 }
             }
-            Error::Usage { message, hint } => {
+            Error::Usage { message, .. } => {
                 eprintln!("{} {message}", self.paint(RED, "error:"));
-                if let Some(hint) = hint {
-                    eprintln!("  {} {hint}", self.paint(CYAN, "hint:"));
-                }
             }
             Error::Interrupted(what) => eprintln!("{} {what}", self.paint(YELLOW, "interrupted:")),
             Error::Other(e) => {
@@ -105,6 +102,9 @@ impl Printer {
                     eprintln!("  caused by: {cause}");
                 }
             }
+        }
+        if let Some(hint) = error.hint() {
+            eprintln!("  {} {hint}", self.paint(CYAN, "hint:"));
         }
     }
 }

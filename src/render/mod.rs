@@ -1,7 +1,7 @@
 //! Rendering: the validated [`Stack`] -> every file the stack's services read, as data.
 //!
 //! Pure: nothing here touches the file system. `monstack render` writes the result with
-//! [`crate::render::write::write_tree`]; later `up` hashes it to decide what to reload or recreate.
+//! [`crate::render::write::write_tree`]; `up` hashes it to decide what to reload or recreate.
 //! Each output has its own module; this one only gathers them into one sorted tree.
 
 pub mod agent;

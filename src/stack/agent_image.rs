@@ -22,10 +22,11 @@ pub fn unsupported_reason() -> Option<String> {
     None
 }
 
-/// The image tag: version and a hash of the build context, so a rebuilt monstack gets a new
-/// image and an unchanged one reuses it.
-pub fn tag(context: &[u8]) -> String {
-    let digest = Sha256::digest(context);
+/// The image tag: monstack's version and a hash of `identity`, what `up` knows of the
+/// executable without reading it (its path, size and modification time), so a rebuilt monstack
+/// gets a new image and an unchanged one reuses it.
+pub fn tag(identity: &[u8]) -> String {
+    let digest = Sha256::digest(identity);
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("monstack-agent:{}-{hex}", env!("CARGO_PKG_VERSION"))
 }

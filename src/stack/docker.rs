@@ -64,8 +64,9 @@ impl Engine {
         let endpoint = std::env::var("DOCKER_HOST")
             .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
         let unreachable = |e: &dyn std::fmt::Display| {
-            anyhow!(
-                "cannot reach the Docker daemon at {endpoint}: {e}\n  hint: is Docker running (`sudo systemctl start docker`)? Can you use it (`docker info`; membership of the `docker` group)? DOCKER_HOST selects another daemon"
+            crate::error::hinted(
+                format!("cannot reach the Docker daemon at {endpoint}: {e}"),
+                "is Docker running (`sudo systemctl start docker`)? Can you use it (`docker info`; membership of the `docker` group)? DOCKER_HOST selects another daemon",
             )
         };
         // On a Unix socket, `/_ping` answers with the daemon's API version in a header: one

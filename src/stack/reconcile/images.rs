@@ -81,7 +81,10 @@ pub async fn ensure_images(
         }
         progress.line(&format!("pulling {image}"));
         engine.pull(image, &bars).await.map_err(|e| {
-            anyhow!("{e:#}\n  hint: check the image names in the manifest (`<service>.image`) and the network; nothing was changed")
+            crate::error::hinted(
+                e,
+                "check the image names in the manifest (`<service>.image`) and the network; nothing was changed",
+            )
         })?;
     }
     Ok(())

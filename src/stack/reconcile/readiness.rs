@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
 use futures_util::future::join_all;
 
 use crate::clients;
-use crate::error::{Error, Result};
+use crate::error::{hinted, Error, Result};
 use crate::output::{Printer, Progress};
 use crate::stack::containers::ContainerSpec;
 use crate::stack::docker::Engine;
@@ -51,9 +50,9 @@ pub async fn wait_ready(
         .iter()
         .map(|(s, why)| format!("{} ({why})", s.service))
         .collect();
-    Err(Error::Other(anyhow!(
-        "not ready: {}\n  hint: see the log lines above; `monstack logs SERVICE` shows more",
-        names.join(", ")
+    Err(Error::Other(hinted(
+        format!("not ready: {}", names.join(", ")),
+        "see the log lines above; `monstack logs SERVICE` shows more",
     )))
 }
 

@@ -74,8 +74,9 @@ pub async fn reload_prometheus(
 
 fn reload_error(service: &str, error: ReloadError) -> anyhow::Error {
     match error {
-        ReloadError::Rejected(message) => anyhow!(
-            "{service} rejected the new configuration, and keeps running the previous one:\n  {message}\n  hint: fix the manifest and run `monstack up` again"
+        ReloadError::Rejected(message) => crate::error::hinted(
+            format!("{service} rejected the new configuration, and keeps running the previous one:\n  {message}"),
+            "fix the manifest and run `monstack up` again",
         ),
         other => anyhow!("reloading {service}: {other}"),
     }
