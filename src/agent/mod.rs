@@ -20,6 +20,7 @@
 pub mod config;
 pub mod dingtalk;
 pub mod discovery;
+mod metrics;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -133,7 +134,7 @@ pub async fn run(
 /// The agent's HTTP API (see the module documentation).
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(serve_metrics))
         .route("/-/ready", get(ready))
         .route("/-/healthy", get(healthy))
         .route("/dingtalk/{channel}", post(dingtalk_send))
@@ -141,28 +142,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let mut text = shared.metrics.render_prometheus_text();
-    text.push_str(&shared.dingtalk.render_prometheus_text());
-    text.push_str("# HELP monstack_agent_uptime_seconds Seconds since the agent started.\n# TYPE monstack_agent_uptime_seconds gauge\n");
-    text.push_str(&format!(
-        "monstack_agent_uptime_seconds {:.3}\n",
-        shared.started.elapsed().as_secs_f64()
-    ));
-    text.push_str(
-        "# HELP monstack_agent_info The agent's version.\n# TYPE monstack_agent_info gauge\n",
-    );
-    text.push_str(&format!(
-        "monstack_agent_info{{version=\"{}\"}} 1\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+async fn serve_metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let text = metrics::render(&shared.metrics, &shared.dingtalk, shared.started);
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text)
 }
 
 /// Ready once the target files reflect etcd (the first listing succeeded), or at once when the
