@@ -7,12 +7,16 @@
 //! - put -> Prometheus latency: 20 new services, one at a time, until `/api/v1/targets` lists
 //!   them, with the stages in between read from Prometheus' own metrics.
 //!
-//! etcd (`/usr/bin/etcd`, Debian etcd-server) and Prometheus (`/usr/bin/prometheus`, Debian
-//! prometheus) run as child processes on free ports and are killed on exit, also on a panic.
+//! etcd 3.5 and Prometheus 3.5 (the pinned versions, from `.ci/fetch-binaries`) run as child
+//! processes on free ports and are killed on exit, also on a panic.
 //! Without etcd the benchmark prints why and exits 0; without Prometheus it skips that part.
 //! This is a report, not a test: it exits 0 whether or not the targets are met.
 //!
 //! Run with `cargo bench --bench discovery`.
+
+#[path = "../src/testsupport.rs"]
+#[allow(dead_code)]
+mod testsupport;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
@@ -267,17 +271,10 @@ impl Drop for ChildGuard {
     }
 }
 
-fn installed(path: &str, debian_package: &str) -> Option<PathBuf> {
-    let path = Path::new(path);
-    if path.is_file() {
-        Some(path.to_path_buf())
-    } else {
-        println!(
-            "{} not found (install Debian package {debian_package})",
-            path.display()
-        );
-        None
-    }
+/// A pinned binary from `.ci/fetch-binaries`' cache (the versions users run), or `None` after
+/// saying how to get it (the shared test helper decides; benchmarks never run in CI).
+fn installed(name: &str) -> Option<PathBuf> {
+    testsupport::pinned(name)
 }
 
 async fn start_etcd(bin: &Path, work: &Path, client: &reqwest::Client) -> (ChildGuard, Etcd) {
@@ -413,7 +410,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .try_init();
     println!("monstack discovery benchmark");
-    let Some(etcd_bin) = installed("/usr/bin/etcd", "etcd-server") else {
+    let Some(etcd_bin) = installed(testsupport::ETCD) else {
         println!("skipping: the benchmark needs a real etcd");
         return;
     };
@@ -554,7 +551,7 @@ async fn run(etcd_bin: &Path) -> Summary {
     });
 
     // 4. Put -> Prometheus.
-    let prometheus = match installed("/usr/bin/prometheus", "prometheus") {
+    let prometheus = match installed(testsupport::PROMETHEUS) {
         Some(bin) => {
             put_to_prometheus(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await
         }

@@ -1,6 +1,6 @@
 //! Helpers for unit tests that run the real services (Prometheus, Alertmanager, ...) as child
 //! processes: a free port, a guard that kills the child when the test ends (also when it panics),
-//! and "is this binary installed, or skip".
+//! the pinned binaries, and the one decision "skip, or fail in CI" when something is missing.
 
 use std::fs::File;
 use std::future::Future;
@@ -19,20 +19,61 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The binary at `path`, or `None` after printing why the test is skipped. With
-/// `MONSTACK_REQUIRE_ALL=1` a missing binary fails the test instead, so CI cannot skip silently.
-pub fn require_binary(path: &str, debian_package: &str) -> Option<PathBuf> {
-    let path = Path::new(path);
-    if path.is_file() {
-        return Some(path.to_path_buf());
-    }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let message = format!("{name} not found (install Debian package {debian_package})");
+/// The one place that decides what a test does when something it needs is missing: print
+/// `skipping: <reason>` and return `false`, or, with `MONSTACK_REQUIRE_ALL=1` (CI), fail.
+/// The integration tests include this file too (`tests/support/mod.rs`), so unit and
+/// integration tests decide the same way.
+pub fn skip_or_fail(reason: &str) -> bool {
     if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{message}; MONSTACK_REQUIRE_ALL=1 forbids skipping");
+        panic!("{reason}; MONSTACK_REQUIRE_ALL=1 forbids skipping");
     }
-    eprintln!("skipping: {message}");
-    None
+    eprintln!("skipping: {reason}");
+    false
+}
+
+/// The versions the tests run: the ones the manifest pins by default (Prometheus 3.5,
+/// Alertmanager 0.28, etcd 3.5, Pushgateway 1.11) and the newest Alertmanager, unpacked from
+/// Debian's newer suites by `.ci/fetch-binaries` into its cache's `bin/`.
+pub const PROMETHEUS: &str = "prometheus-3.5";
+pub const PROMTOOL: &str = "promtool-3.5";
+pub const ALERTMANAGER: &str = "alertmanager-0.28";
+pub const AMTOOL: &str = "amtool-0.28";
+pub const ALERTMANAGER_NEWEST: &str = "alertmanager-0.33";
+pub const ETCD: &str = "etcd-3.5";
+pub const PUSHGATEWAY: &str = "pushgateway-1.11";
+
+/// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
+pub fn binary_cache() -> PathBuf {
+    match std::env::var_os("MONSTACK_BIN_CACHE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/monstack-ci"),
+    }
+}
+
+/// A pinned binary (one of the names above), resolved to its file in the unpacked package, or
+/// `None` after [`skip_or_fail`] says how to get it.
+pub fn pinned(name: &str) -> Option<PathBuf> {
+    let link = binary_cache().join("bin").join(name);
+    match std::fs::canonicalize(&link) {
+        Ok(path) if path.is_file() => Some(path),
+        _ => {
+            skip_or_fail(&format!(
+                "{name} not found at {} (run `bash .ci/fetch-binaries`)",
+                link.display()
+            ));
+            None
+        }
+    }
+}
+
+/// The root of the unpacked package a pinned binary comes from (`.../usr/bin/x` -> `...`), for
+/// the files it reads beside the binary (Alertmanager's templates).
+pub fn package_root(binary: &Path) -> PathBuf {
+    binary
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// A child process that is killed and reaped when the guard is dropped. Its stdout and stderr go

@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use monstack::dashboards;
+
+use crate::support::testsupport::{self, free_port};
 use serde_json::{json, Value};
 
 /// Panels allowed to be empty in the proof, with the reason. Their descriptions must say so too.
@@ -519,12 +520,9 @@ const BUILTINS: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_shows_data_from_real_exporters() {
     let (Some(prometheus_bin), Some(etcd_bin), Some(alertmanager_bin)) = (
-        require_binary("/usr/bin/prometheus", "prometheus"),
-        require_binary("/usr/bin/etcd", "etcd-server"),
-        require_binary(
-            "/usr/bin/prometheus-alertmanager",
-            "prometheus-alertmanager",
-        ),
+        testsupport::pinned(testsupport::PROMETHEUS),
+        testsupport::pinned(testsupport::ETCD),
+        testsupport::pinned(testsupport::ALERTMANAGER),
     ) else {
         return;
     };
@@ -1009,29 +1007,6 @@ fn build_rust_exporter() -> PathBuf {
     );
     eprintln!("rust-exporter fixture built in {:.1?}", started.elapsed());
     target_dir.join("debug/rust-exporter")
-}
-
-fn require_binary(path: &str, debian_package: &str) -> Option<PathBuf> {
-    let path = Path::new(path);
-    if path.is_file() {
-        return Some(path.to_path_buf());
-    }
-    let message = format!(
-        "{} not found (install Debian package {debian_package})",
-        path.display()
-    );
-    if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{message}; MONSTACK_REQUIRE_ALL=1 forbids skipping");
-    }
-    eprintln!("skipping: {message}");
-    None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("picking a free port")
-        .port()
 }
 
 /// A child process killed (and reaped) on drop, also when the test panics; output to a log file.

@@ -28,13 +28,10 @@ fn fixtures_dir() -> Option<PathBuf> {
     if dir.join(FIXTURES[0].0).is_file() {
         return Some(dir);
     }
-    if std::env::var_os("MONSTACK_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        panic!("MONSTACK_REQUIRE_ALL=1 but {} is missing", dir.display());
-    }
-    println!(
-        "skipping: the dashboard fixtures are missing ({})",
+    crate::support::testsupport::skip_or_fail(&format!(
+        "the dashboard fixtures are missing ({})",
         dir.display()
-    );
+    ));
     None
 }
 

@@ -493,7 +493,10 @@ async fn a_container_that_exits_during_start_fails_with_its_logs() {
         images.pushgateway.rsplit(':').next().unwrap()
     );
     if !engine.image_exists(&crash).await.unwrap() {
-        let binary = std::fs::read("/usr/bin/prometheus-pushgateway").unwrap();
+        let pushgateway =
+            crate::support::testsupport::pinned(crate::support::testsupport::PUSHGATEWAY)
+                .expect("the images were built from it");
+        let binary = std::fs::read(pushgateway).unwrap();
         let mut context = tar::Builder::new(Vec::new());
         let dockerfile = format!(
             "FROM {}\nCOPY prometheus /bin/prometheus\n",

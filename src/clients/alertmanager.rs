@@ -79,7 +79,7 @@ impl Alertmanager {
 mod tests {
     use super::*;
     use crate::clients::testkit::{client, json_answer, serve, wait_for, write};
-    use crate::testsupport::{free_port, require_binary, ChildGuard};
+    use crate::testsupport::{free_port, pinned, ChildGuard};
     use serde_json::json;
     use std::process::Command;
     use wiremock::{MockServer, ResponseTemplate};
@@ -158,10 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn real_alertmanager_reload_cycle() {
-        let Some(bin) = require_binary(
-            "/usr/bin/prometheus-alertmanager",
-            "prometheus-alertmanager",
-        ) else {
+        let Some(bin) = pinned(crate::testsupport::ALERTMANAGER) else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();

@@ -606,7 +606,7 @@ async fn next_watch_item(
 #[cfg(test)]
 pub(crate) mod testing {
     use super::Etcd;
-    use crate::testsupport::{free_port, require_binary, ChildGuard};
+    use crate::testsupport::{free_port, pinned, ChildGuard};
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::Duration;
@@ -632,7 +632,7 @@ pub(crate) mod testing {
             data_dir: &Path,
             progress_interval: Option<&'static str>,
         ) -> Option<TestEtcd> {
-            let bin = require_binary("/usr/bin/etcd", "etcd-server")?;
+            let bin = pinned(crate::testsupport::ETCD)?;
             let mut test_etcd = TestEtcd {
                 child: None,
                 etcd: Etcd::new(&crate::clients::http_client().unwrap(), ""),

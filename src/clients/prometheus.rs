@@ -252,7 +252,7 @@ fn parse_sample_value(text: &str) -> Result<f64> {
 mod tests {
     use super::*;
     use crate::clients::testkit::{client, json_answer, serve, wait_for, write};
-    use crate::testsupport::{free_port, require_binary, ChildGuard};
+    use crate::testsupport::{free_port, pinned, ChildGuard};
     use serde_json::json;
     use std::path::Path;
     use std::process::Command;
@@ -594,7 +594,7 @@ mod tests {
 
     #[tokio::test]
     async fn real_prometheus_reload_cycle() {
-        let Some(bin) = require_binary("/usr/bin/prometheus", "prometheus") else {
+        let Some(bin) = pinned(crate::testsupport::PROMETHEUS) else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
@@ -669,7 +669,7 @@ mod tests {
 
     #[tokio::test]
     async fn real_prometheus_without_lifecycle_refuses_reload() {
-        let Some(bin) = require_binary("/usr/bin/prometheus", "prometheus") else {
+        let Some(bin) = pinned(crate::testsupport::PROMETHEUS) else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();

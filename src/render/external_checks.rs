@@ -1,46 +1,15 @@
-//! The rendered configs checked by the real tools: `promtool` (Debian package `prometheus`) and
-//! `amtool` (Debian package `prometheus-alertmanager`).
+//! The rendered configs checked by the real tools of the pinned versions: `promtool` 3.5 and
+//! `amtool` 0.28 (from `.ci/fetch-binaries`).
 //!
 //! Both parse strictly, so this catches misspelled or too-new keys that our own unit tests,
 //! which only read the YAML back, cannot. Missing tools skip the checks unless
 //! `MONSTACK_REQUIRE_ALL=1`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use super::{testkit, Tree};
 use crate::model::Stack;
-
-/// The tool's path on `PATH`, or `None` (after saying so) when it is missing and
-/// `MONSTACK_REQUIRE_ALL` is not `1`.
-fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| is_executable(p))
-    });
-    if found.is_none() {
-        let reason = format!("{name} not found (install Debian package {package})");
-        if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("{reason}");
-        }
-        eprintln!("skipping: {reason}");
-    }
-    found
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
-}
 
 /// The hand-built stacks and every manifest fixture, loaded through the real loader.
 fn stacks() -> Vec<(String, Stack)> {
@@ -90,7 +59,7 @@ fn check(tool: &Path, args: &[&str], file: &Path, what: &str) {
 
 #[test]
 fn promtool_accepts_prometheus_config_and_targets() {
-    let Some(promtool) = require_tool("promtool", "prometheus") else {
+    let Some(promtool) = crate::testsupport::pinned(crate::testsupport::PROMTOOL) else {
         return;
     };
     for (name, stack) in stacks() {
@@ -102,7 +71,7 @@ fn promtool_accepts_prometheus_config_and_targets() {
 
 #[test]
 fn promtool_accepts_rule_files() {
-    let Some(promtool) = require_tool("promtool", "prometheus") else {
+    let Some(promtool) = crate::testsupport::pinned(crate::testsupport::PROMTOOL) else {
         return;
     };
     let mut checked = 0;
@@ -130,7 +99,7 @@ fn promtool_accepts_rule_files() {
 
 #[test]
 fn amtool_accepts_alertmanager_config() {
-    let Some(amtool) = require_tool("amtool", "prometheus-alertmanager") else {
+    let Some(amtool) = crate::testsupport::pinned(crate::testsupport::AMTOOL) else {
         return;
     };
     let mut checked = 0;

@@ -498,21 +498,9 @@ mod tests {
     // -----------------------------------------------------------------------------------------
     // `promtool test rules`: the rendered rule files against the tests in tests/fixtures/rules/.
 
-    /// promtool on `PATH`, or `None` (after saying so) unless `MONSTACK_REQUIRE_ALL=1`.
+    /// The pinned promtool (3.5), or `None` after saying why the test is skipped.
     fn promtool() -> Option<std::path::PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("promtool"))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            let reason = "promtool not found (install Debian package prometheus)";
-            if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("{reason}");
-            }
-            eprintln!("skipping: {reason}");
-        }
-        found
+        crate::testsupport::pinned(crate::testsupport::PROMTOOL)
     }
 
     fn rules_fixture(name: &str) -> std::path::PathBuf {

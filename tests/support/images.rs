@@ -19,6 +19,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use monstack::stack::containers::LABEL_PROJECT;
 use monstack::stack::docker::Engine;
+
+use super::testsupport;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -37,9 +39,7 @@ pub struct TestImages {
 /// How one service's image is put together.
 struct Recipe {
     service: &'static str,
-    /// Debian package providing the files, for the skip message.
-    package: &'static str,
-    /// The binary on this machine.
+    /// The pinned binary (a name in `.ci/fetch-binaries`' cache, see `testsupport`).
     binary: &'static str,
     /// Where the official image has it.
     entrypoint: &'static str,
@@ -47,7 +47,7 @@ struct Recipe {
     data_dir: &'static str,
     /// Mount point of the rendered configuration, when the service has one.
     config_dir: Option<&'static str>,
-    /// Other files the binary reads, copied to the same path.
+    /// Other files the binary reads, from its unpacked package, copied to the same path.
     files: &'static [&'static str],
     /// `None`: root, as the official etcd image.
     user: Option<u32>,
@@ -55,8 +55,7 @@ struct Recipe {
 
 const PROMETHEUS: Recipe = Recipe {
     service: "prometheus",
-    package: "prometheus",
-    binary: "/usr/bin/prometheus",
+    binary: testsupport::PROMETHEUS,
     entrypoint: "/bin/prometheus",
     data_dir: "/prometheus",
     config_dir: Some("/etc/prometheus"),
@@ -66,8 +65,7 @@ const PROMETHEUS: Recipe = Recipe {
 
 const ALERTMANAGER: Recipe = Recipe {
     service: "alertmanager",
-    package: "prometheus-alertmanager",
-    binary: "/usr/bin/prometheus-alertmanager",
+    binary: testsupport::ALERTMANAGER,
     entrypoint: "/bin/alertmanager",
     data_dir: "/alertmanager",
     config_dir: Some("/etc/alertmanager"),
@@ -81,8 +79,7 @@ const ALERTMANAGER: Recipe = Recipe {
 
 const PUSHGATEWAY: Recipe = Recipe {
     service: "pushgateway",
-    package: "prometheus-pushgateway",
-    binary: "/usr/bin/prometheus-pushgateway",
+    binary: testsupport::PUSHGATEWAY,
     entrypoint: "/bin/pushgateway",
     // The official image's working directory; our spec mounts no volume for it.
     data_dir: "/pushgateway",
@@ -93,8 +90,7 @@ const PUSHGATEWAY: Recipe = Recipe {
 
 const ETCD: Recipe = Recipe {
     service: "etcd",
-    package: "etcd-server",
-    binary: "/usr/bin/etcd",
+    binary: testsupport::ETCD,
     entrypoint: "/usr/local/bin/etcd",
     data_dir: "/etcd-data",
     config_dir: None,
@@ -152,12 +148,16 @@ async fn ensure_image(engine: &Engine, recipe: &Recipe) -> anyhow::Result<String
 /// times and owners, so its hash names the image.
 fn build_context(recipe: &Recipe) -> anyhow::Result<Vec<u8>> {
     // Path in the image -> file on this machine (read through symlinks).
-    let mut files = vec![(recipe.entrypoint.to_string(), recipe.binary.to_string())];
-    for library in shared_libraries(recipe.binary)? {
+    let binary = pinned_path(recipe.binary)?;
+    let root = testsupport::package_root(&binary);
+    let binary = binary.to_string_lossy().into_owned();
+    let mut files = vec![(recipe.entrypoint.to_string(), binary.clone())];
+    for library in shared_libraries(&binary)? {
         files.push((library.clone(), library));
     }
     for file in recipe.files {
-        files.push((file.to_string(), file.to_string()));
+        let source = root.join(file.trim_start_matches('/'));
+        files.push((file.to_string(), source.to_string_lossy().into_owned()));
     }
     files.sort();
     files.dedup();
@@ -284,23 +284,33 @@ fn hex(bytes: &[u8]) -> String {
 /// `skipping: <reason>` and returns false, or panics with the reason when
 /// `MONSTACK_REQUIRE_ALL=1` (CI, where nothing may skip).
 pub fn require_docker_and_binaries() -> bool {
-    let Some(reason) = missing_prerequisite() else {
-        return true;
-    };
-    if std::env::var("MONSTACK_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{reason} (MONSTACK_REQUIRE_ALL=1: no test may skip)");
+    match missing_prerequisite() {
+        None => true,
+        Some(reason) => testsupport::skip_or_fail(&reason),
     }
-    println!("skipping: {reason}");
-    false
+}
+
+/// A pinned binary's file, or why it is missing.
+fn pinned_path(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let link = testsupport::binary_cache().join("bin").join(name);
+    std::fs::canonicalize(&link)
+        .with_context(|| format!("{name}: {} (run `bash .ci/fetch-binaries`)", link.display()))
 }
 
 fn missing_prerequisite() -> Option<String> {
     for recipe in RECIPES {
-        for path in std::iter::once(&recipe.binary).chain(recipe.files) {
-            if !Path::new(path).exists() {
+        let binary = match pinned_path(recipe.binary) {
+            Ok(binary) => binary,
+            Err(e) => return Some(format!("{e:#}")),
+        };
+        let root = testsupport::package_root(&binary);
+        for file in recipe.files {
+            let path = root.join(file.trim_start_matches('/'));
+            if !path.exists() {
                 return Some(format!(
-                    "{path} is missing (Debian package {})",
-                    recipe.package
+                    "{} is missing beside {}",
+                    path.display(),
+                    recipe.binary
                 ));
             }
         }

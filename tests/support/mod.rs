@@ -1,6 +1,11 @@
 //! A small builder for "run monstack in a fresh project directory, expect this".
 
 pub mod images;
+/// The same helpers as the unit tests' (`src/testsupport.rs`): one place decides "skip, or
+/// fail in CI", and names the pinned binaries.
+#[path = "../../src/testsupport.rs"]
+#[allow(dead_code)]
+pub mod testsupport;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
