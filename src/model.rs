@@ -41,6 +41,34 @@ pub const RESERVED_JOB_NAMES: &[&str] = &[
     JOB_ETCD_DISCOVERED,
 ];
 
+/// The version an image's tag names: `prom/alertmanager:v0.28.1` -> `(0, 28, 1)`,
+/// `...:v0.28-3f2a` -> `(0, 28, 0)`. `None` for tags that name no version (`latest`, a digest, a
+/// hash), whose features are then not assumed.
+pub fn image_version(image: &str) -> Option<(u64, u64, u64)> {
+    let name = image.split('@').next()?;
+    let tag = name.rsplit('/').next()?.split_once(':')?.1;
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let mut parts = [0u64; 3];
+    let mut rest = tag;
+    for (i, part) in parts.iter_mut().enumerate() {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if digits.is_empty() {
+            if i < 2 {
+                return None;
+            }
+            break;
+        }
+        *part = digits.parse().ok()?;
+        rest = &rest[digits.len()..];
+        match rest.strip_prefix('.') {
+            Some(after) => rest = after,
+            None if i >= 1 => break,
+            None => return None,
+        }
+    }
+    Some((parts[0], parts[1], parts[2]))
+}
+
 /// `http://127.0.0.1:9090`; an unspecified bind address (`0.0.0.0`) is reached via loopback.
 pub fn host_url(ip: IpAddr, port: u16) -> String {
     let ip = match ip {
@@ -397,6 +425,29 @@ impl fmt::Display for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_versions_are_read_from_tags() {
+        assert_eq!(image_version("prom/alertmanager:v0.28.1"), Some((0, 28, 1)));
+        assert_eq!(
+            image_version("quay.io/coreos/etcd:v3.5.21"),
+            Some((3, 5, 21))
+        );
+        assert_eq!(
+            image_version("localhost:5000/prom/prometheus:v3.5.0"),
+            Some((3, 5, 0))
+        );
+        assert_eq!(
+            image_version("monstack-test/alertmanager:v0.28-3f2a9c"),
+            Some((0, 28, 0))
+        );
+        assert_eq!(image_version("grafana/grafana:12.1.1"), Some((12, 1, 1)));
+        assert_eq!(image_version("prom/alertmanager:latest"), None);
+        assert_eq!(image_version("prom/alertmanager"), None);
+        assert_eq!(image_version("localhost:5000/prom/alertmanager"), None);
+        assert_eq!(image_version("monstack-test/alertmanager:3f2a9c"), None);
+        assert_eq!(image_version("prom/alertmanager@sha256:abc"), None);
+    }
 
     #[test]
     fn durations_parse_like_prometheus() {

@@ -321,6 +321,12 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             // A single Alertmanager: no gossip cluster (which also fails without a private IP).
             "--cluster.listen-address=".into(),
         ];
+        // Per-receiver notification metrics (Alertmanager >= 0.27): how `alert test` tells
+        // channels apart without reading the log. Older versions have no such flag.
+        if model::image_version(&svc.image).is_some_and(|v| v >= (0, 27, 0)) {
+            am.cmd
+                .push("--enable-feature=receiver-name-in-metrics".into());
+        }
         am.group_add = vec![host.secret_gid.to_string()];
         am.mounts = vec![
             bind("alertmanager", "/etc/alertmanager"),
@@ -697,5 +703,19 @@ mod tests {
             "http://10.1.2.3:3000"
         );
         assert_eq!(host_url("::".parse().unwrap(), 3000), "http://[::1]:3000");
+    }
+
+    #[test]
+    fn alertmanager_names_receivers_in_its_metrics_when_its_version_can() {
+        let flag = "--enable-feature=receiver-name-in-metrics".to_string();
+        let cmd_for = |image: &str| {
+            let mut stack = testkit::full();
+            stack.alertmanager.as_mut().unwrap().image = image.to_string();
+            find(&specs(&stack), "alertmanager").cmd.clone()
+        };
+        assert!(cmd_for("prom/alertmanager:v0.28.1").contains(&flag));
+        assert!(cmd_for("prom/alertmanager:v0.33.1").contains(&flag));
+        assert!(!cmd_for("prom/alertmanager:v0.25.0").contains(&flag));
+        assert!(!cmd_for("prom/alertmanager:latest").contains(&flag));
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::OnceCell;
 /// The user the official Prometheus, Alertmanager and Pushgateway images run as.
 const NOBODY: u32 = 65534;
 
-/// Image tags, `monstack-test/<service>:<hash of the build context>`.
+/// Image tags, `monstack-test/<service>:v<version>-<hash of the build context>`.
 #[derive(Debug, Clone)]
 pub struct TestImages {
     pub prometheus: String,
@@ -126,7 +126,10 @@ async fn ensure_image(engine: &Engine, recipe: &Recipe) -> anyhow::Result<String
     let context = build_context(recipe)
         .with_context(|| format!("making the build context of {}", recipe.service))?;
     let hash = hex(&Sha256::digest(&context))[..12].to_string();
-    let tag = format!("monstack-test/{}:{hash}", recipe.service);
+    // The version in the tag, as in the official images' (`v0.28-<hash>`): monstack reads
+    // features from it (Alertmanager's per-receiver metrics).
+    let version = recipe.binary.rsplit('-').next().unwrap_or("0");
+    let tag = format!("monstack-test/{}:v{version}-{hash}", recipe.service);
     if engine.image_exists(&tag).await? {
         return Ok(tag);
     }

@@ -1,12 +1,18 @@
-//! How a channel's outcome is known. Alertmanager 0.25 counts notifications per *integration*
-//! (email, webhook, slack), not per receiver, and logs failures per receiver. So:
-//! - failed: Alertmanager logged `Notify for alerts failed` with `err="<channel>/..."` (it gave
-//!   up: an unrecoverable error, or retries until the test route's timeout, ~10s). The error
-//!   text is the reason. The log is exact: it names the receiver, which is the channel.
-//! - delivered: the successful requests of the channel's integration
-//!   (`alertmanager_notification_requests_total - ..._failed_total`) rose by as many as there
-//!   are channels of that integration under test that have not failed. Counting works for
-//!   several channels of one integration at once because failures are told apart by the log.
+//! How a channel's outcome is known (each channel is one Alertmanager receiver).
+//! - From Alertmanager 0.27 on, monstack starts it with `receiver-name-in-metrics`: its
+//!   notification counters carry `receiver_name`, so a channel is delivered when its successful
+//!   requests (`alertmanager_notification_requests_total - ..._failed_total`) rose, and failed
+//!   when `alertmanager_notifications_failed_total` rose (Alertmanager gave up: at once on a
+//!   4xx, after its retries, ~10s on the test routes, otherwise). This does not depend on the
+//!   log's format, which changed in 0.28 (`time=`, `level=ERROR`, `source=`, redacted URLs) and
+//!   again in 0.33 (`aggrGroup=`).
+//! - The reason of a failure is read from the log either way: `Notify for alerts failed` with
+//!   `err="<channel>/<integration>[i]: ... attempts: <reason>"`; without a readable log, the
+//!   counter's `reason` label (`clientError`, `serverError`, ...).
+//! - Alertmanager 0.25 (or an image whose tag names no version) counts per *integration* only:
+//!   failures come from the log (exact: it names the receiver), and deliveries from the
+//!   integration's successful requests rising by as many as there are channels of that
+//!   integration under test that have not failed.
 //! - DingTalk channels are webhooks to the agent as far as Alertmanager knows; their outcome is
 //!   the agent's `GET /dingtalk/<channel>/status` (`sent` / `failed` rising, `last_error`).
 //!
@@ -22,13 +28,34 @@ use super::test::{AgentStatus, ChannelUnderTest};
 use super::{get_json, Outcome};
 use crate::error::Result;
 
-/// Successful and given-up notifications per integration, from Alertmanager's `/metrics`.
+/// Successful and given-up notifications per integration, and per receiver where Alertmanager
+/// labels them so, from its `/metrics`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Counts {
     /// Requests that succeeded (`requests_total - requests_failed_total`).
     succeeded: HashMap<String, f64>,
     /// Notifications given up on (`notifications_failed_total`).
     failed: HashMap<String, f64>,
+    /// The same per receiver (`receiver_name`, Alertmanager >= 0.27 with the feature on).
+    receivers: HashMap<String, ReceiverCounts>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ReceiverCounts {
+    requests: f64,
+    requests_failed: f64,
+    /// Given up on, by `reason` (`clientError`, `serverError`, `other`, ...).
+    failed: HashMap<String, f64>,
+}
+
+impl ReceiverCounts {
+    fn succeeded(&self) -> f64 {
+        self.requests - self.requests_failed
+    }
+
+    fn failed_total(&self) -> f64 {
+        self.failed.values().sum()
+    }
 }
 
 pub(super) async fn integration_counts(client: &reqwest::Client, am_url: &str) -> Result<Counts> {
@@ -49,6 +76,7 @@ pub(super) fn parse_counts(text: &str) -> Counts {
     let mut requests = HashMap::new();
     let mut requests_failed = HashMap::new();
     let mut failed = HashMap::new();
+    let mut receivers: HashMap<String, ReceiverCounts> = HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
@@ -69,6 +97,19 @@ pub(super) fn parse_counts(text: &str) -> Counts {
             _ => continue,
         };
         *slot.entry(integration).or_insert(0.0) += value;
+        if let Some(receiver) = label_value(labels, "receiver_name") {
+            let counts: &mut ReceiverCounts = receivers.entry(receiver).or_default();
+            match name {
+                "alertmanager_notification_requests_total" => counts.requests += value,
+                "alertmanager_notification_requests_failed_total" => {
+                    counts.requests_failed += value
+                }
+                _ => {
+                    let reason = label_value(labels, "reason").unwrap_or_default();
+                    *counts.failed.entry(reason).or_insert(0.0) += value;
+                }
+            }
+        }
     }
     let succeeded = requests
         .iter()
@@ -79,7 +120,11 @@ pub(super) fn parse_counts(text: &str) -> Counts {
             )
         })
         .collect();
-    Counts { succeeded, failed }
+    Counts {
+        succeeded,
+        failed,
+        receivers,
+    }
 }
 
 pub(super) fn label_value(labels: &str, name: &str) -> Option<String> {
@@ -100,10 +145,53 @@ pub(super) fn settle(
         map(after).get(integration).copied().unwrap_or(0.0)
             - map(before).get(integration).copied().unwrap_or(0.0)
     };
+    let log_reasons: HashMap<String, ReceiverFailures> = match logs {
+        Ok(lines) => channels
+            .iter()
+            .map(|c| (c.name.clone(), receiver_failures(lines, &c.name)))
+            .collect(),
+        Err(_) => HashMap::new(),
+    };
+    // Alertmanager >= 0.27: the counters name the receiver, which is the channel.
+    let mut per_receiver = false;
+    for channel in channels.iter_mut() {
+        let Some(now) = after.receivers.get(&channel.name) else {
+            continue;
+        };
+        per_receiver = true;
+        let then = before
+            .receivers
+            .get(&channel.name)
+            .cloned()
+            .unwrap_or_default();
+        let from_log = log_reasons.get(&channel.name);
+        if let Some(error) = from_log.and_then(|f| f.attempt.clone()) {
+            channel.last_attempt_error = Some(error);
+        }
+        if channel.outcome != Outcome::Pending {
+            continue;
+        }
+        if now.failed_total() - then.failed_total() >= 1.0 {
+            let reason = from_log
+                .and_then(|f| f.gave_up.clone())
+                .unwrap_or_else(|| failure_class(&then, now));
+            channel.outcome = Outcome::Failed(reason);
+        } else if now.succeeded() - then.succeeded() >= 1.0 {
+            if channel.kind == "dingtalk" {
+                channel.reached_agent = true;
+            } else {
+                channel.outcome = Outcome::Delivered(None);
+            }
+        }
+    }
+    if per_receiver {
+        return;
+    }
     match logs {
         Ok(lines) => {
+            let _ = lines;
             for channel in channels.iter_mut() {
-                let failures = receiver_failures(lines, &channel.name);
+                let failures = log_reasons.get(&channel.name).cloned().unwrap_or_default();
                 if let Some(error) = failures.attempt {
                     channel.last_attempt_error = Some(error);
                 }
@@ -212,7 +300,27 @@ pub(super) async fn agent_status(
     serde_json::from_value(value).map_err(|e| format!("{url}: unexpected answer: {e}"))
 }
 
-#[derive(Debug, Default, PartialEq)]
+/// The reason Alertmanager's counter gives for a failure, when its log cannot say more.
+fn failure_class(before: &ReceiverCounts, now: &ReceiverCounts) -> String {
+    let rose = now
+        .failed
+        .iter()
+        .filter(|(reason, value)| **value > before.failed.get(*reason).copied().unwrap_or(0.0))
+        .map(|(reason, _)| match reason.as_str() {
+            "clientError" => "the receiver answered with a 4xx status".to_string(),
+            "serverError" => "the receiver answered with a 5xx status".to_string(),
+            "contextDeadlineExceeded" => "timed out".to_string(),
+            "" => "failed".to_string(),
+            other => format!("failed ({other})"),
+        })
+        .next();
+    format!(
+        "Alertmanager gave up: {} (its log, which says more, could not be read)",
+        rose.unwrap_or_else(|| "failed".to_string())
+    )
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct ReceiverFailures {
     /// `Notify for alerts failed`: Alertmanager gave up; the reason.
     gave_up: Option<String>,
@@ -235,17 +343,25 @@ pub(super) fn receiver_failures(lines: &[String], receiver: &str) -> ReceiverFai
         if line.contains("msg=\"Notify for alerts failed\"") && err.starts_with(&gave_up_prefix) {
             // `hook/webhook[0]: notify retry canceled after 7 attempts: <why>` -> `<why>`.
             let reason = match err.split_once("attempts: ") {
-                Some((_, why)) => why.to_string(),
-                None => err.clone(),
+                Some((_, why)) => why,
+                None => err.as_str(),
             };
-            found.gave_up.get_or_insert(reason);
+            found.gave_up.get_or_insert(clean_reason(reason));
         } else if logfmt_value(line, "receiver").as_deref() == Some(receiver)
             && line.contains("Notify attempt failed")
         {
-            found.attempt = Some(err);
+            found.attempt = Some(clean_reason(&err));
         }
     }
     found
+}
+
+/// One failure's reason as the user reads it: only the first integration's when several failed
+/// together (0.25 and 0.28 join them with `; `, 0.33 with a newline), without the trailing
+/// newline of a receiver's answer.
+fn clean_reason(reason: &str) -> String {
+    let first = reason.split("\n\n").next().unwrap_or(reason);
+    first.trim().to_string()
 }
 
 /// The value of `key=` in a logfmt line, unquoted and unescaped.
@@ -274,13 +390,19 @@ pub(super) fn logfmt_value(line: &str, key: &str) -> Option<String> {
     }
 }
 
-/// The log lines written at or after `start`. Alertmanager writes `ts=` as
-/// `2006-01-02T15:04:05.000Z`, like [`rfc3339`], so the strings compare as times.
+/// The log lines written at or after `start`. Alertmanager writes its time as
+/// `2006-01-02T15:04:05.000Z`, like [`rfc3339`], so the strings compare as times: `ts=` up to
+/// 0.27, `time=` from 0.28.
 pub(super) fn since(lines: &[String], start: SystemTime) -> Vec<String> {
     let start = rfc3339(start);
     lines
         .iter()
-        .filter(|line| logfmt_value(&format!(" {line}"), "ts").is_some_and(|ts| ts >= start))
+        .filter(|line| {
+            let line = format!(" {line}");
+            logfmt_value(&line, "ts")
+                .or_else(|| logfmt_value(&line, "time"))
+                .is_some_and(|time| time >= start)
+        })
         .cloned()
         .collect()
 }
@@ -450,5 +572,95 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         let e = anyhow!("no docker");
         settle(&mut channels, &before, &after, Err(&e));
         assert!(matches!(&channels[0].outcome, Outcome::Failed(r) if r.contains("no docker")));
+    }
+
+    /// Alertmanager 0.28.1 with `receiver-name-in-metrics` (verbatim shapes from a real run).
+    const METRICS_028: &str = "\
+alertmanager_notification_requests_failed_total{integration=\"webhook\",receiver_name=\"mc-404\"} 1
+alertmanager_notification_requests_failed_total{integration=\"webhook\",receiver_name=\"mc-ok\"} 0
+alertmanager_notification_requests_total{integration=\"webhook\",receiver_name=\"mc-404\"} 1
+alertmanager_notification_requests_total{integration=\"webhook\",receiver_name=\"mc-ok\"} 1
+alertmanager_notifications_failed_total{integration=\"webhook\",reason=\"clientError\",receiver_name=\"mc-404\"} 1
+alertmanager_notifications_failed_total{integration=\"webhook\",reason=\"serverError\",receiver_name=\"mc-404\"} 0
+alertmanager_notifications_failed_total{integration=\"webhook\",reason=\"clientError\",receiver_name=\"mc-ok\"} 0
+";
+
+    const LOG_028: &str = r#"time=2026-12-01T20:31:58.076Z level=WARN source=notify.go:865 msg="Notify attempt failed, will retry later" component=dispatcher receiver=mc-closed integration=webhook[0] aggrGroup="{}/{monstack_channel=\"closed\"}:{alertname=\"MonstackTest_gi30\", monstack_channel=\"closed\"}" attempts=1 err="Post \"<redacted>\": dial tcp 127.0.0.1:18999: connect: connection refused"
+time=2026-12-01T20:31:58.078Z level=ERROR source=dispatch.go:360 msg="Notify for alerts failed" component=dispatcher num_alerts=1 err="mc-404/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404: no such hook\n"
+time=2026-12-01T20:32:28.074Z level=ERROR source=dispatch.go:360 msg="Notify for alerts failed" component=dispatcher num_alerts=1 err="mc-closed/webhook[0]: notify retry canceled after 10 attempts: Post \"<redacted>\": dial tcp 127.0.0.1:18999: connect: connection refused""#;
+
+    const LOG_033: &str = r#"time=2026-12-01T20:31:58.003Z level=ERROR source=dispatch.go:580 msg="Notify for alerts failed" component=dispatcher aggrGroup="{}/{monstack_channel=\"http404\"}:{alertname=\"MonstackTest_gi30\", monstack_channel=\"http404\"}" num_alerts=1 err="mc-404/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404: no such hook\n"
+time=2026-12-01T20:32:28.000Z level=ERROR source=dispatch.go:580 msg="Notify for alerts failed" component=dispatcher aggrGroup="{}/{monstack_channel=\"closed\"}:{alertname=\"MonstackTest_gi30\", monstack_channel=\"closed\"}" num_alerts=1 err="mc-closed/webhook[0]: notify retry canceled after 9 attempts: Post \"<redacted>\": dial tcp 127.0.0.1:18999: connect: connection refused"
+time=2026-12-01T20:32:29.000Z level=ERROR source=dispatch.go:580 msg="Notify for alerts failed" component=dispatcher num_alerts=1 err="mc-multi/webhook[1]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404: no such hook\n\nmc-multi/webhook[0]: notify retry canceled due to unrecoverable error after 1 attempts: unexpected status code 404: no such hook\n""#;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn failures_are_read_from_the_logs_of_0_28_and_0_33() {
+        for log in [LOG_028, LOG_033] {
+            let lines = lines(log);
+            assert_eq!(
+                receiver_failures(&lines, "mc-404").gave_up.as_deref(),
+                Some("unexpected status code 404: no such hook"),
+                "{log}"
+            );
+            assert_eq!(
+                receiver_failures(&lines, "mc-closed").gave_up.as_deref(),
+                Some("Post \"<redacted>\": dial tcp 127.0.0.1:18999: connect: connection refused")
+            );
+        }
+        assert_eq!(
+            receiver_failures(&lines(LOG_033), "mc-multi")
+                .gave_up
+                .as_deref(),
+            Some("unexpected status code 404: no such hook")
+        );
+        assert!(receiver_failures(&lines(LOG_028), "mc-closed")
+            .attempt
+            .unwrap()
+            .ends_with("connection refused"));
+    }
+
+    #[test]
+    fn lines_before_the_start_are_ignored_with_time_as_with_ts() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_764_621_140); // 2025-12-01T20:32:20Z
+        let later = "time=2026-12-01T20:32:28.074Z level=ERROR msg=x".to_string();
+        let earlier = "time=2025-12-01T20:31:58.078Z level=ERROR msg=x".to_string();
+        assert_eq!(since(&[earlier, later.clone()], start), [later]);
+    }
+
+    #[test]
+    fn per_receiver_counters_decide_without_the_log() {
+        let before = parse_counts("");
+        let after = parse_counts(METRICS_028);
+        let mut channels = vec![
+            channel("mc-404", "webhook", "webhook"),
+            channel("mc-ok", "webhook", "webhook"),
+        ];
+        let no_log = anyhow!("no docker");
+        settle(&mut channels, &before, &after, Err(&no_log));
+        assert_eq!(channels[1].outcome, Outcome::Delivered(None));
+        let Outcome::Failed(reason) = &channels[0].outcome else {
+            panic!("{:?}", channels[0].outcome)
+        };
+        assert!(reason.contains("4xx"), "{reason}");
+        // With the log, the reason is Alertmanager's own words.
+        let mut channels = vec![channel("mc-404", "webhook", "webhook")];
+        let log = lines(LOG_028);
+        settle(&mut channels, &before, &after, Ok(&log));
+        assert_eq!(
+            channels[0].outcome,
+            Outcome::Failed("unexpected status code 404: no such hook".into())
+        );
+    }
+
+    #[test]
+    fn per_receiver_counters_that_did_not_move_decide_nothing() {
+        let counts = parse_counts(METRICS_028);
+        let mut channels = vec![channel("mc-ok", "webhook", "webhook")];
+        settle(&mut channels, &counts, &counts, Ok(&[]));
+        assert_eq!(channels[0].outcome, Outcome::Pending);
     }
 }
