@@ -660,7 +660,14 @@ async fn every_panel_shows_data_from_real_exporters() {
             &format!("127.0.0.1:{agent_port}"),
             "/metrics",
         ),
-        job("rust-prometheus-crate", &exporter_addr, "/metrics"),
+        // The fixture serves the prometheus crate's text without a Content-Type, as many
+        // services do: Prometheus 3 drops such a scrape unless the job names a fallback
+        // (monstack's `fallback_scrape_protocol` job setting renders the same key).
+        {
+            let mut job = job("rust-prometheus-crate", &exporter_addr, "/metrics");
+            job["fallback_scrape_protocol"] = json!("PrometheusText0.0.4");
+            job
+        },
         job("rust-metrics-rs", &exporter_addr, "/metrics-rs"),
     ];
     let expected_targets = scrape_configs.len();
