@@ -12,6 +12,9 @@ pub const STATE_FILE: &str = "state.json";
 /// The JSON Schema of the manifest, written next to the rendered files for editors.
 pub const SCHEMA_FILE: &str = "monstack.schema.json";
 
+/// The project's lock (see `project::lock`): held by every command that changes the project.
+pub const LOCK_FILE: &str = "lock";
+
 /// Generated secrets: read by monstack alone (the directory is 0700).
 pub const SECRETS_DIR: &str = "secrets";
 
@@ -26,7 +29,8 @@ pub const AGENT_CONFIG_PATH: &str = "agent/agent.yml";
 pub const AGENT_CONFIG_DIR: &str = "agent";
 
 /// Paths under `.monstack/` that are not rendered but owned by something else and kept:
-/// generated secrets, targets the discovery agent writes, the manifest schema.
+/// generated secrets, targets the discovery agent writes, the manifest schema, what `up` last
+/// applied (pruning it would make the next `up` reload again), the lock.
 pub fn is_kept(relative: &str) -> bool {
     relative
         .strip_prefix(SECRETS_DIR)
@@ -35,6 +39,8 @@ pub fn is_kept(relative: &str) -> bool {
             .strip_prefix(ETCD_TARGETS_DIR)
             .is_some_and(|rest| rest.starts_with('/'))
         || relative == SCHEMA_FILE
+        || relative == STATE_FILE
+        || relative == LOCK_FILE
 }
 
 #[cfg(test)]
@@ -46,6 +52,11 @@ mod tests {
         assert!(is_kept("secrets/grafana-admin-password"));
         assert!(is_kept("prometheus/targets/etcd/api.json"));
         assert!(is_kept(SCHEMA_FILE));
+        assert!(
+            is_kept(STATE_FILE),
+            "pruning it makes every later up reload again"
+        );
+        assert!(is_kept(LOCK_FILE));
         assert!(!is_kept("prometheus/prometheus.yml"));
         assert!(!is_kept("secretsx/a"));
         assert!(!is_kept("prometheus/targets/etcdx/a.json"));

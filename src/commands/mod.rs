@@ -36,6 +36,23 @@ pub async fn run(cli: Cli) -> Result<()> {
             .unwrap_or_else(|| PathBuf::from(manifest::FILE_NAME)),
         printer,
     };
+    // Commands that change the project hold its lock for their whole run; the others never
+    // wait for it.
+    let changes_project = matches!(
+        cli.command,
+        Command::Init { .. }
+            | Command::Render
+            | Command::Up { .. }
+            | Command::Down { .. }
+            | Command::AddTarget { .. }
+            | Command::RemoveTarget { .. }
+            | Command::ImportDashboard { .. }
+    );
+    let _lock = if changes_project {
+        Some(ctx.lock()?)
+    } else {
+        None
+    };
     match cli.command {
         Command::Init { lang, force } => init::run(&ctx, lang, force),
         Command::Validate => validate::run(&ctx),

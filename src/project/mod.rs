@@ -10,6 +10,7 @@ use crate::model::Stack;
 use crate::output::Printer;
 
 pub mod import;
+pub mod lock;
 pub mod register;
 pub mod targets;
 
@@ -157,4 +158,12 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         root: &root,
     };
     manifest::load(&source, &env).map_err(Error::Manifest)
+}
+
+impl Context {
+    /// Takes the project's lock (see [`lock`]) for a command that changes the project.
+    pub fn lock(&self) -> Result<lock::ProjectLock> {
+        let root = manifest_dir(&self.file)?;
+        lock::acquire(&root, lock::timeout_from_env()?, &self.printer)
+    }
 }

@@ -1,0 +1,109 @@
+//! A bad day at a user's desk: commands run twice at once, interrupted, given hostile input.
+//! Each test names the promise it holds (README, "Guarantees").
+
+use crate::support::testsupport::free_port;
+use crate::support::Project;
+
+/// A manifest whose Prometheus port nothing listens on: the editing commands find no running
+/// stack and only edit files.
+fn offline_manifest() -> String {
+    format!(
+        "project: hostile\nprometheus:\n  port: {}\ntargets:\n  - job: api\n    targets: [\"host.docker.internal:8080\"]\n",
+        free_port()
+    )
+}
+
+#[test]
+fn two_add_targets_at_once_lose_no_edit() {
+    let project = Project::new().manifest(&offline_manifest());
+    let addrs: Vec<String> = (0..8)
+        .map(|i| format!("host.docker.internal:{}", 9100 + i))
+        .collect();
+    let runs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = addrs
+            .iter()
+            .map(|addr| {
+                let project = &project;
+                scope.spawn(move || project.run(&["add-target", "api", addr]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        run.success();
+    }
+    let manifest = project.read("monstack.yaml");
+    let targets = project.read(".monstack/prometheus/targets/api.json");
+    for addr in &addrs {
+        assert!(manifest.contains(addr.as_str()), "{addr} lost:\n{manifest}");
+        assert!(
+            targets.contains(addr.as_str()),
+            "{addr} not in the target file:\n{targets}"
+        );
+    }
+    // The manifest still validates and lists each target once.
+    project.run(&["validate"]).success();
+    for addr in &addrs {
+        assert_eq!(
+            manifest.matches(addr.as_str()).count(),
+            1,
+            "{addr}:\n{manifest}"
+        );
+    }
+}
+
+#[test]
+fn a_command_that_changes_the_project_waits_for_the_one_holding_it() {
+    let project = Project::new()
+        .manifest(&offline_manifest())
+        .env("MONSTACK_LOCK_TIMEOUT", "1");
+    std::fs::create_dir_all(project.path().join(".monstack")).unwrap();
+    // Hold the lock from outside, as a running `up` would.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(project.path().join(".monstack/lock"))
+        .unwrap();
+    std::fs::write(project.path().join(".monstack/lock"), "4242").unwrap();
+    flock(&lock);
+    let run = project.run(&["render"]);
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("waiting for another monstack, pid 4242,"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("MONSTACK_LOCK_TIMEOUT"),
+        "{}",
+        run.stderr
+    );
+    // Reading commands never wait.
+    project.run(&["validate"]).success();
+    drop(lock);
+    project.run(&["render"]).success();
+}
+
+fn flock(file: &std::fs::File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn render_keeps_what_up_applied() {
+    // Pruning state.json made every second no-op `up` after a change reload again.
+    let project = Project::new().manifest(&offline_manifest());
+    project.run(&["render"]).success();
+    std::fs::write(
+        project.path().join(".monstack/state.json"),
+        "{\"applied\": {\"abc\": \"123\"}}\n",
+    )
+    .unwrap();
+    project.run(&["render"]).success();
+    assert!(project.exists(".monstack/state.json"));
+}
