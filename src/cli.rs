@@ -127,6 +127,10 @@ pub enum Command {
         /// Scrape interval for the job, e.g. 10s.
         #[arg(long)]
         interval: Option<String>,
+        /// How Prometheus 3 parses a scrape without a Prometheus Content-Type, e.g.
+        /// PrometheusText0.0.4 (it drops such a scrape otherwise).
+        #[arg(long, value_name = "PROTOCOL")]
+        fallback_scrape_protocol: Option<String>,
         /// A label for the job's targets, K=V (repeatable).
         #[arg(long = "label", value_name = "K=V")]
         labels: Vec<String>,

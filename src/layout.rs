@@ -24,6 +24,11 @@ pub const GRAFANA_PASSWORD_FILE: &str = "secrets/grafana-admin-password";
 /// Target files the discovery agent writes from etcd; Prometheus reads them with file_sd.
 pub const ETCD_TARGETS_DIR: &str = "prometheus/targets/etcd";
 
+/// An empty target group file in [`ETCD_TARGETS_DIR`], rendered so that the directory's glob
+/// always matches a file (promtool warns about a glob that matches none). The agent leaves
+/// dot-files alone; no service's file starts with a dot.
+pub const ETCD_TARGETS_PLACEHOLDER: &str = "prometheus/targets/etcd/.monstack-empty.json";
+
 /// The agent's configuration file, and the directory mounted into the agent container.
 pub const AGENT_CONFIG_PATH: &str = "agent/agent.yml";
 pub const AGENT_CONFIG_DIR: &str = "agent";

@@ -155,7 +155,21 @@ pub struct ScrapeJob {
     /// Labels attached to every target of the job.
     pub labels: BTreeMap<String, String>,
     pub honor_labels: bool,
+    /// How to parse a scrape whose Content-Type is missing or not a Prometheus one
+    /// (Prometheus >= 3.0 drops it otherwise), e.g. `PrometheusText0.0.4`.
+    pub fallback_scrape_protocol: Option<String>,
+    /// The protocols Prometheus offers, in order of preference (Prometheus >= 2.49).
+    pub scrape_protocols: Vec<String>,
 }
+
+/// Prometheus' scrape protocol names (`scrape_protocols`, `fallback_scrape_protocol`).
+pub const SCRAPE_PROTOCOLS: &[&str] = &[
+    "PrometheusProto",
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {

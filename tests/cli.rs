@@ -277,3 +277,29 @@ fn errors_are_uncoloured_without_a_terminal_and_coloured_on_request() {
     let coloured = project.run(&["--color", "always", "validate"]);
     assert!(coloured.stderr.contains("\x1b["), "{}", coloured.stderr);
 }
+
+#[test]
+fn a_short_job_interval_lowers_the_inherited_timeout_as_prometheus_does() {
+    // The global timeout (10s) is longer than the job's interval: Prometheus lowers it to the
+    // interval, so this is valid, and the rendered job sets no timeout of its own.
+    let project = Project::new().manifest(
+        "targets:\n  - job: fast\n    targets: [\"a:1\"]\n    interval: 5s\n    fallback_scrape_protocol: PrometheusText0.0.4\n    scrape_protocols: [PrometheusText0.0.4, OpenMetricsText1.0.0]\n",
+    );
+    project.run(&["validate"]).success();
+    project.run(&["render"]).success();
+    let config = project.read(".monstack/prometheus/prometheus.yml");
+    let job = config
+        .split("- job_name: ")
+        .find(|j| j.starts_with("fast"))
+        .unwrap_or_else(|| panic!("{config}"));
+    assert!(job.contains("scrape_interval: 5s"), "{job}");
+    assert!(!job.contains("scrape_timeout"), "{job}");
+    assert!(
+        job.contains("fallback_scrape_protocol: PrometheusText0.0.4"),
+        "{job}"
+    );
+    assert!(
+        job.contains("scrape_protocols:\n  - PrometheusText0.0.4\n  - OpenMetricsText1.0.0"),
+        "{job}"
+    );
+}

@@ -58,21 +58,17 @@ fn a_command_that_changes_the_project_waits_for_the_one_holding_it() {
         .manifest(&offline_manifest())
         .env("MONSTACK_LOCK_TIMEOUT", "1");
     std::fs::create_dir_all(project.path().join(".monstack")).unwrap();
-    // Hold the lock from outside, as a running `up` would.
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(project.path().join(".monstack/lock"))
-        .unwrap();
-    std::fs::write(project.path().join(".monstack/lock"), "4242").unwrap();
+    // Hold the lock from outside, as a running `up` would: the manifest's directory, with
+    // the holder's pid in the note.
+    let lock = std::fs::File::open(project.path()).unwrap();
     flock(&lock);
+    let pid = std::process::id();
+    std::fs::write(project.path().join(".monstack/lock"), pid.to_string()).unwrap();
     let run = project.run(&["render"]);
     run.code(1);
     assert!(
         run.stderr
-            .contains("waiting for another monstack, pid 4242,"),
+            .contains(&format!("waiting for another monstack, pid {pid},")),
         "{}",
         run.stderr
     );

@@ -122,6 +122,24 @@ const CASES: &[Case] = &[
         hint: Some("label names are letters, digits and `_`"),
     },
     Case {
+        name: "a job's own timeout longer than its interval",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n    interval: 5s\n    timeout: 10s\n",
+        expected: &["monstack.yaml:5:14: scrape timeout 10s is longer than the interval 5s in job `api`"],
+        hint: Some("set `timeout` to at most the interval"),
+    },
+    Case {
+        name: "unknown fallback scrape protocol",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n    fallback_scrape_protocol: PrometheusText0.4\n",
+        expected: &["monstack.yaml:4:31: `fallback_scrape_protocol` cannot be `PrometheusText0.4`"],
+        hint: Some("did you mean `PrometheusText0.0.4`?"),
+    },
+    Case {
+        name: "scrape protocol listed twice",
+        manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n    scrape_protocols: [PrometheusProto, PrometheusProto]\n",
+        expected: &["monstack.yaml:4:41: `PrometheusProto` is listed twice in `scrape_protocols`"],
+        hint: None,
+    },
+    Case {
         name: "scrape timeout longer than interval",
         manifest: "prometheus:\n  scrape_interval: 5s\n  scrape_timeout: 10s\n",
         expected: &["monstack.yaml:3:19: `scrape_timeout` (10s) is longer than `scrape_interval` (5s)"],

@@ -79,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             path,
             scheme,
             interval,
+            fallback_scrape_protocol,
             labels,
             wait,
         } => {
@@ -90,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     path,
                     scheme,
                     interval,
+                    fallback_scrape_protocol,
                     labels,
                     wait,
                 },

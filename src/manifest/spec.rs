@@ -18,6 +18,8 @@ pub enum Ty {
     /// Prometheus duration such as `15s`, `1h30m`.
     Duration,
     StrList,
+    /// A list of strings, each from a fixed set.
+    EnumList(&'static [&'static str]),
     /// A mapping of label names (or other keys) to strings.
     StrMap,
     /// Any mapping, passed through (Grafana `jsonData`).
@@ -177,6 +179,8 @@ pub static JOB: Section = Section {
         opt("timeout", Ty::Duration, "Scrape timeout for this job, at most its interval."),
         opt("labels", Ty::StrMap, "Labels attached to every target of the job."),
         opt("honor_labels", Ty::Bool, "Keep the scraped `job`/`instance` labels on conflict. Default: false."),
+        opt("fallback_scrape_protocol", Ty::Enum(crate::model::SCRAPE_PROTOCOLS), "How to parse a scrape without a Prometheus Content-Type (Prometheus 3 drops it otherwise), e.g. PrometheusText0.0.4 for a service that answers text/plain or application/octet-stream."),
+        opt("scrape_protocols", Ty::EnumList(crate::model::SCRAPE_PROTOCOLS), "The protocols Prometheus asks for, in order of preference. Default: Prometheus' own."),
     ],
 };
 
@@ -484,6 +488,7 @@ fn type_schema(ty: &Ty, bundled: &[&str]) -> Value {
             "pattern": r"^(([0-9]+(y|w|d|h|m|s|ms))+|.*\$\{.*\}.*)$",
         }),
         Ty::StrList => json!({"type": "array", "items": {"type": "string"}}),
+        Ty::EnumList(values) => json!({"type": "array", "items": {"enum": values}}),
         Ty::StrMap => {
             json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})
         }

@@ -3,12 +3,12 @@
 //! their edits of monstack.yaml, `.monstack/` or the project's containers. A second one waits,
 //! saying for whom, up to a timeout; commands that only read never take it.
 //!
-//! An advisory `flock` on `.monstack/lock`, next to the manifest: the kernel releases it when
-//! the process ends however it ends (Ctrl-C, a crash), so a stale lock cannot block anyone.
-//! The holder's pid is written into the file for the waiting message.
+//! An advisory `flock` on the manifest's directory itself: the kernel releases it when the
+//! process ends however it ends (Ctrl-C, a crash), so a stale lock cannot block anyone, and
+//! taking it writes nothing (a command refused for bad input leaves no trace). The holder's
+//! pid goes into `.monstack/lock` when that directory exists already, for the waiting message.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,16 +56,8 @@ pub fn timeout_from_env() -> Result<Duration> {
 /// Takes the lock of the project whose manifest directory is `root`, waiting up to `timeout`
 /// for another monstack that holds it (and saying so once).
 pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<ProjectLock> {
-    let dir = root.join(OUT_DIR);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let file = File::open(root).with_context(|| format!("opening {}", root.display()))?;
+    let path = root.join(OUT_DIR).join(LOCK_FILE);
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -74,18 +66,18 @@ pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<Proj
             Ok(false) => {}
             Err(e) => {
                 return Err(anyhow::Error::new(e)
-                    .context(format!("locking {}", path.display()))
+                    .context(format!("locking {}", root.display()))
                     .into())
             }
         }
-        let holder = holder_pid(&mut file);
+        let holder = holder_pid(&path);
         if started.elapsed() >= timeout {
             return Err(Error::Other(hinted(
                 format!(
-                    "another monstack{} still works on this project after {}s (lock {})",
+                    "another monstack{} still works on this project after {}s ({})",
                     holder.map(|p| format!(", pid {p},")).unwrap_or_default(),
                     timeout.as_secs(),
-                    path.display()
+                    root.display()
                 ),
                 "wait for it to finish, or stop it; MONSTACK_LOCK_TIMEOUT sets how long to wait",
             )));
@@ -99,20 +91,33 @@ pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<Proj
         }
         std::thread::sleep(POLL);
     }
-    // Ours now: record who holds it.
-    let pid = std::process::id().to_string();
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(pid.as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))?;
+    // Ours now: say who holds it, where there is a place for that already.
+    if path.parent().is_some_and(Path::is_dir) {
+        let pid = std::process::id().to_string();
+        std::fs::write(&path, pid).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(ProjectLock { _file: file, path })
 }
 
-fn holder_pid(file: &mut File) -> Option<u32> {
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
+/// The pid in the lock note, when that process still runs (a note left by an earlier holder
+/// that could not replace it names nobody).
+fn holder_pid(path: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    alive(pid).then_some(pid)
+}
+
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[cfg(not(unix))]
+fn alive(_: u32) -> bool {
+    true
 }
 
 #[cfg(unix)]
@@ -148,6 +153,7 @@ mod tests {
     #[test]
     fn a_second_holder_waits_and_times_out_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(OUT_DIR)).unwrap();
         let first = acquire(dir.path(), Duration::from_secs(1), &quiet()).unwrap();
         assert_eq!(
             std::fs::read_to_string(first.path()).unwrap(),
@@ -166,6 +172,14 @@ mod tests {
         assert!(error.hint().unwrap().contains("MONSTACK_LOCK_TIMEOUT"));
         drop(first);
         acquire(dir.path(), Duration::from_millis(300), &quiet()).unwrap();
+    }
+
+    #[test]
+    fn taking_the_lock_writes_nothing_where_there_is_no_monstack_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = acquire(dir.path(), Duration::from_secs(1), &quiet()).unwrap();
+        assert!(!dir.path().join(OUT_DIR).exists());
+        drop(lock);
     }
 
     #[test]

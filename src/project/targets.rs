@@ -27,6 +27,7 @@ pub struct AddTarget {
     pub path: Option<String>,
     pub scheme: Option<String>,
     pub interval: Option<String>,
+    pub fallback_scrape_protocol: Option<String>,
     pub labels: Vec<String>,
     pub wait: String,
 }
@@ -41,6 +42,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
         path: args.path,
         scheme: args.scheme,
         interval: args.interval,
+        fallback_scrape_protocol: args.fallback_scrape_protocol,
         labels: parse_labels(&args.labels)?,
     };
     let text = crate::project::read_manifest_text(ctx, "targets are kept in the manifest")?;

@@ -55,6 +55,20 @@ fn check(tool: &Path, args: &[&str], file: &Path, what: &str) {
         String::from_utf8_lossy(&output.stderr),
         std::fs::read_to_string(file).unwrap_or_default(),
     );
+    // A warning is a problem the user would see on the first run (promtool 3.5 warns, for
+    // example, about a file_sd glob that matches no file).
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !all.contains("WARNING"),
+        "{} {} {} warns for {what}:\n{all}",
+        tool.display(),
+        args.join(" "),
+        file.display()
+    );
 }
 
 #[test]

@@ -75,6 +75,10 @@ struct ScrapeConfig {
     #[serde(skip_serializing_if = "is_false")]
     honor_labels: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    scrape_protocols: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_scrape_protocol: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     static_configs: Vec<StaticConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     file_sd_configs: Vec<FileSdConfig>,
@@ -117,6 +121,12 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
     text.push_str(&crate::manifest::yaml::to_string(&config(stack))?);
 
     let mut files = vec![RenderedFile::new(CONFIG_PATH, text)];
+    if stack.discovery.etcd.is_some() {
+        files.push(RenderedFile::new(
+            crate::layout::ETCD_TARGETS_PLACEHOLDER,
+            "[]\n",
+        ));
+    }
     for job in &stack.jobs {
         files.push(RenderedFile::new(
             format!("prometheus/{}", targets_file(&job.name)),
@@ -181,6 +191,8 @@ fn scrape_configs(stack: &Stack) -> Vec<ScrapeConfig> {
         metrics_path: Some(job.metrics_path.clone()),
         scheme: Some(job.scheme.as_str()),
         honor_labels: job.honor_labels,
+        scrape_protocols: job.scrape_protocols.clone(),
+        fallback_scrape_protocol: job.fallback_scrape_protocol.clone(),
         file_sd_configs: vec![FileSdConfig {
             files: vec![targets_file(&job.name)],
         }],

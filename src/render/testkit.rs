@@ -78,6 +78,8 @@ pub fn full() -> Stack {
             timeout: None,
             labels: BTreeMap::from([("instance".to_string(), "go1".to_string())]),
             honor_labels: false,
+            fallback_scrape_protocol: None,
+            scrape_protocols: vec![],
         },
         ScrapeJob {
             name: "payment".into(),
@@ -88,6 +90,8 @@ pub fn full() -> Stack {
             timeout: Some(d("5s")),
             labels: BTreeMap::new(),
             honor_labels: false,
+            fallback_scrape_protocol: None,
+            scrape_protocols: vec![],
         },
     ];
     stack.discovery.etcd = Some(EtcdDiscovery {

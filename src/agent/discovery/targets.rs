@@ -151,7 +151,12 @@ pub(super) fn write_all(
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if is_file && name.ends_with(".json") && !files.contains_key(&name) {
+        // Dot-files are not ours: our temp files, and the placeholder `render` writes.
+        if is_file
+            && name.ends_with(".json")
+            && !name.starts_with('.')
+            && !files.contains_key(&name)
+        {
             remove_file(&entry.path())?;
             removed.push(name);
         }
@@ -255,5 +260,19 @@ mod tests {
         );
         assert_eq!(registry.file("db_x.json"), None);
         assert_eq!(registry.apply_delete("/service/db x/1"), None);
+    }
+
+    #[test]
+    fn dot_files_in_the_targets_directory_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".monstack-empty.json"), "[]\n").unwrap();
+        std::fs::write(dir.path().join("gone.json"), "[]\n").unwrap();
+        let files = BTreeMap::from([("api.json".to_string(), b"[]\n".to_vec())]);
+        let (written, removed) = write_all(dir.path(), &files).unwrap();
+        assert_eq!(
+            (written, removed),
+            (vec!["api.json".into()], vec!["gone.json".into()])
+        );
+        assert!(dir.path().join(".monstack-empty.json").exists());
     }
 }

@@ -36,6 +36,7 @@ pub struct JobSettings {
     pub path: Option<String>,
     pub scheme: Option<String>,
     pub interval: Option<String>,
+    pub fallback_scrape_protocol: Option<String>,
     /// Merged into the job's labels: existing keys get the new value, others are added.
     pub labels: BTreeMap<String, String>,
 }

@@ -52,6 +52,10 @@ pub fn add_targets(
         ("path", &settings.path),
         ("scheme", &settings.scheme),
         ("interval", &settings.interval),
+        (
+            "fallback_scrape_protocol",
+            &settings.fallback_scrape_protocol,
+        ),
     ];
     for (key, value) in keys {
         if let Some(value) = value {
@@ -216,6 +220,10 @@ fn new_job(
         ("path", &settings.path),
         ("scheme", &settings.scheme),
         ("interval", &settings.interval),
+        (
+            "fallback_scrape_protocol",
+            &settings.fallback_scrape_protocol,
+        ),
     ] {
         if let Some(value) = value {
             fields.push((key, yaml_scalar(value)));

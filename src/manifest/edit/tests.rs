@@ -315,6 +315,7 @@ fn a_new_job_goes_after_the_last_job_in_its_style() {
         scheme: Some("https".into()),
         interval: Some("30s".into()),
         labels: BTreeMap::from([("env".into(), "prod: eu".into())]),
+        ..JobSettings::default()
     };
     let out = add_targets(text, "c", &strings(&["c:1", "c:2"]), &settings).unwrap();
     assert_eq!(
@@ -447,6 +448,7 @@ fn settings_on_an_existing_job_are_set_replaced_and_labels_merged() {
             ("env".into(), "staging".into()),
             ("team".into(), "shop #1".into()),
         ]),
+        ..JobSettings::default()
     };
     let out = add_targets(FIXTURE, "order", &[], &settings).unwrap();
     assert!(!out.created_job);
@@ -960,4 +962,25 @@ fn random_edits_agree_with_a_model_and_keep_every_other_comment() {
             }
         }
     }
+}
+
+#[test]
+fn a_fallback_scrape_protocol_is_set_on_a_new_and_an_existing_job() {
+    let settings = JobSettings {
+        fallback_scrape_protocol: Some("PrometheusText0.0.4".into()),
+        ..JobSettings::default()
+    };
+    let text = "targets:\n  - job: a   # the API\n    targets: [\"a:1\"]\n";
+    let out = add_targets(text, "a", &strings(&["a:2"]), &settings).unwrap();
+    assert_eq!(
+        out.text,
+        "targets:\n  - job: a   # the API\n    targets: [\"a:1\", \"a:2\"]\n    fallback_scrape_protocol: PrometheusText0.0.4\n"
+    );
+    let out = add_targets(text, "b", &strings(&["b:1"]), &settings).unwrap();
+    let stack = load_at(&out.text, "minimal");
+    let b = stack.jobs.iter().find(|j| j.name == "b").unwrap();
+    assert_eq!(
+        b.fallback_scrape_protocol.as_deref(),
+        Some("PrometheusText0.0.4")
+    );
 }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use super::values::read_labels;
 use crate::manifest::reader::{self, Reader};
-use crate::manifest::spec;
+use crate::manifest::spec::{self, Ty};
 use crate::manifest::yaml::{Node, Pos, Value};
 use crate::model::{
     Discovery, Duration, EtcdDiscovery, Prometheus, Scheme, ScrapeJob, RESERVED_JOB_NAMES,
+    SCRAPE_PROTOCOLS,
 };
 
 pub(super) fn valid_job_name(name: &str) -> bool {
@@ -105,9 +106,10 @@ pub(super) fn read_jobs(
                 );
             }
         }
+        // As Prometheus does: a job without a timeout of its own inherits the global one, lowered
+        // to the job's interval when that is shorter. Only a timeout the job sets can be too long.
         let effective_interval = interval.or(prometheus.as_ref().map(|p| p.scrape_interval));
-        let effective_timeout = timeout.or(prometheus.as_ref().map(|p| p.scrape_timeout));
-        if let (Some(i), Some(t)) = (effective_interval, effective_timeout) {
+        if let (Some(i), Some(t)) = (effective_interval, timeout) {
             if t > i {
                 let at = obj
                     .get("timeout")
@@ -130,6 +132,26 @@ pub(super) fn read_jobs(
             r.error(pos, format!("label `instance` on a job with {} targets makes them one target", targets.len()), Some("Prometheus sets `instance` to each target's address; drop the label, or give each target its own job".into()));
         }
         let honor_labels = r.opt_bool(&obj, "honor_labels", false);
+        let fallback_scrape_protocol = obj.get("fallback_scrape_protocol").and_then(|n| {
+            r.enumeration(n, "fallback_scrape_protocol", &Ty::Enum(SCRAPE_PROTOCOLS))
+        });
+        let mut scrape_protocols = Vec::new();
+        if let Some(node) = obj.get("scrape_protocols") {
+            for item in r.list(node, "scrape_protocols") {
+                if let Some(protocol) =
+                    r.enumeration(item, "scrape_protocols", &Ty::Enum(SCRAPE_PROTOCOLS))
+                {
+                    if scrape_protocols.contains(&protocol) {
+                        r.error(
+                            item.pos,
+                            format!("`{protocol}` is listed twice in `scrape_protocols`"),
+                            None,
+                        );
+                    }
+                    scrape_protocols.push(protocol);
+                }
+            }
+        }
         jobs.push(ScrapeJob {
             name,
             targets,
@@ -139,6 +161,8 @@ pub(super) fn read_jobs(
             timeout,
             labels,
             honor_labels,
+            fallback_scrape_protocol,
+            scrape_protocols,
         });
     }
     jobs
