@@ -115,7 +115,7 @@ pub static PROMETHEUS: Section = Section {
         PROMETHEUS_SERVICE[2],
         opt("retention", Ty::Duration, "How long samples are kept. Default: 15d."),
         opt("retention_size", Ty::Str, "Maximum TSDB size (`10GB`, `512MB`), in addition to `retention`."),
-        opt("discovery_reload_interval", Ty::Duration, "How soon Prometheus scrapes newly discovered targets (--scrape.discovery-reload-interval, Prometheus >= 2.45). Default: 1s with the pinned image, Prometheus' own 5s with another image."),
+        opt("discovery_reload_interval", Ty::Duration, "How soon Prometheus scrapes newly discovered targets (--scrape.discovery-reload-interval, Prometheus >= 2.45). Default: 1s when the image's tag names Prometheus >= 2.45 (the pinned one does), else Prometheus' own 5s. New targets still wait for Prometheus' fixed 5 s discovery update tick."),
         opt("scrape_interval", Ty::Duration, "Default scrape interval. Default: 15s."),
         opt("scrape_timeout", Ty::Duration, "Default scrape timeout, at most the interval. Default: 10s (or the interval when shorter)."),
         opt("evaluation_interval", Ty::Duration, "How often alert rules are evaluated. Default: the scrape interval."),

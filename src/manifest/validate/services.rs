@@ -170,8 +170,11 @@ pub(super) fn read_prometheus(
         .and_then(|o| o.get("discovery_reload_interval"))
     {
         Some(node) => r.duration(node, "discovery_reload_interval"),
-        // The flag exists since Prometheus 2.45: only assumed for the pinned image.
-        None if service.image == PROMETHEUS_IMAGE => Some(Duration::from_secs(1)),
+        // The flag exists since Prometheus 2.45: set when the image's tag names such a version
+        // (the pinned one does), left out for a tag that names none (`latest`, a digest).
+        None if crate::model::image_version(&service.image).is_some_and(|v| v >= (2, 45, 0)) => {
+            Some(Duration::from_secs(1))
+        }
         None => None,
     };
     let external_labels = obj
@@ -372,5 +375,35 @@ mod tests {
         distinct.add(9091, PUSHGATEWAY, Pos::default(), false);
         let (_, problems) = read_yaml("~", |r, _| distinct.check(r));
         assert_eq!(problems, []);
+    }
+
+    #[test]
+    fn the_discovery_reload_flag_follows_the_image_version() {
+        use crate::manifest::{load, Source};
+        let root = std::path::Path::new(".");
+        let interval = |image: &str| {
+            let text = format!("project: p\nprometheus:\n  image: \"{image}\"\n");
+            let source = Source {
+                text: &text,
+                display_name: "monstack.yaml",
+                root,
+            };
+            load(&source, &|_| None)
+                .unwrap()
+                .prometheus
+                .discovery_reload_interval
+                .map(|d| d.to_string())
+        };
+        assert_eq!(
+            interval(crate::manifest::PROMETHEUS_IMAGE).as_deref(),
+            Some("1s")
+        );
+        assert_eq!(
+            interval("registry.local/prom/prometheus:v3.5.3").as_deref(),
+            Some("1s")
+        );
+        assert_eq!(interval("prom/prometheus:v2.45.0").as_deref(), Some("1s"));
+        assert_eq!(interval("prom/prometheus:v2.44.0"), None);
+        assert_eq!(interval("prom/prometheus:latest"), None);
     }
 }
