@@ -86,6 +86,10 @@ pub enum Command {
         /// short form: `-v` is `--verbose` everywhere.
         #[arg(long)]
         volumes: bool,
+        /// The project to take down, when the manifest cannot say (it does not load and names
+        /// no project). With --volumes it also removes volumes another directory created.
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
     },
     /// Show each service's container, health, image and URL, and Prometheus' targets.
     Status {

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::support::images::{
-    free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard,
+    free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
 use crate::support::Project;
 
@@ -395,9 +395,24 @@ async fn a_firing_rule_reaches_every_channel_resolves_and_alert_test_tells_failu
     if !require_docker_and_binaries() {
         return;
     }
-    let begun = Instant::now();
     let engine = Engine::connect().await.unwrap();
     let images = test_images(&engine).await.unwrap();
+    every_channel_on(&images, &images.alertmanager).await;
+}
+
+/// The same on the newest Alertmanager (0.33: another log format, `aggrGroup=` on every line).
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_delivery_and_alert_test_work_on_the_newest_alertmanager() {
+    if !require_docker_and_binaries() {
+        return;
+    }
+    let engine = Engine::connect().await.unwrap();
+    let images = test_images(&engine).await.unwrap();
+    every_channel_on(&images, &images.alertmanager_newest).await;
+}
+
+async fn every_channel_on(images: &TestImages, alertmanager_image: &str) {
+    let begun = Instant::now();
     let name = unique_project("alerts");
     let _guard = ProjectGuard::new(&name);
 
@@ -448,7 +463,7 @@ alerts:
     summary: "probe target {{{{ $labels.instance }}}} is down"
 "#,
         prom_image = images.prometheus,
-        am_image = images.alertmanager,
+        am_image = alertmanager_image,
     );
     let project = Project::new().manifest(&manifest);
     project.run(&["up", "--timeout", "120"]).success();

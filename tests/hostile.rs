@@ -103,3 +103,53 @@ fn render_keeps_what_up_applied() {
     project.run(&["render"]).success();
     assert!(project.exists(".monstack/state.json"));
 }
+
+/// `down --volumes` next to another project: a broken manifest that names no project in a
+/// directory named like another project once removed that project's containers and data.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_never_guesses_whose_volumes_to_remove() {
+    use crate::support::images::{require_docker_and_binaries, unique_project, ProjectGuard};
+    if !require_docker_and_binaries() {
+        return;
+    }
+    let engine = monstack::stack::docker::Engine::connect().await.unwrap();
+    let other = unique_project("other");
+    let _guard = ProjectGuard::new(&other);
+    let volume = format!("monstack-{other}-prometheus-data");
+    engine
+        .ensure_volume(&volume, &other, "/srv/the-other-project")
+        .await
+        .unwrap();
+    let volumes = || async { engine.project_volumes(&other).await.unwrap() };
+
+    // 1. A broken manifest naming no project, in a directory named like the other project.
+    let here = Project::in_dir_named(&other).manifest("targets: [\n");
+    let run = here.run(&["down", "--volumes"]);
+    run.code(2);
+    assert!(run.stderr.contains("names no project"), "{}", run.stderr);
+    assert!(run.stderr.contains("--project NAME"), "{}", run.stderr);
+    assert_eq!(volumes().await, [volume.clone()]);
+
+    // 2. A broken manifest that does name it: the project is proven, but the volume belongs to
+    //    another directory and stays.
+    let named = Project::new().manifest(&format!("project: {other}\ntargets: [\n"));
+    let run = named.run(&["down", "--volumes"]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains(&format!("acting on its `project: {other}`")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("kept volume {volume}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(volumes().await, [volume.clone()]);
+
+    // 3. Named explicitly, it goes.
+    let run = named.run(&["down", "--volumes", "--project", &other]);
+    run.success();
+    assert!(volumes().await.is_empty());
+}

@@ -78,7 +78,10 @@ async fn every_service_runs_from_the_test_images_as_the_stack_specifies_it() {
     for spec in &specs {
         for mount in &spec.mounts {
             if let MountSource::Volume(volume) = &mount.source {
-                engine.ensure_volume(volume, &project).await.unwrap();
+                engine
+                    .ensure_volume(volume, &project, "/tmp")
+                    .await
+                    .unwrap();
             }
         }
         engine.create(spec, &project).await.unwrap();

@@ -1,15 +1,21 @@
 //! `monstack down`: remove the stack's containers and network; data volumes stay unless
-//! `--volumes`. Works from the project name alone, so a broken manifest cannot block it.
+//! `--volumes`. Acts only on a project it can prove (see [`proven_project`]): a broken
+//! manifest that names no project is refused rather than guessed from the directory, and
+//! volumes another directory created are left alone unless `--project` names them.
 
 use futures_util::future::join_all;
 
 use crate::error::Result;
-use crate::project::{project_name, Context};
+use crate::project::{proven_project, Context};
 use crate::stack::containers;
 use crate::stack::docker::Engine;
 
-pub async fn run(ctx: &Context, volumes: bool) -> Result<()> {
-    let project = project_name(ctx)?;
+pub async fn run(ctx: &Context, volumes: bool, explicit: Option<&str>) -> Result<()> {
+    let proven = proven_project(ctx, explicit)?;
+    if let Some(note) = &proven.note {
+        ctx.printer.note(note);
+    }
+    let project = proven.name.clone();
     let engine = Engine::connect().await?;
     let found = engine.project_containers(&project).await?;
     let removals = join_all(found.iter().map(|c| engine.remove(&c.name))).await;
@@ -26,9 +32,19 @@ pub async fn run(ctx: &Context, volumes: bool) -> Result<()> {
             &format!("network {}", containers::network_name(&project)),
         );
     }
-    let kept = engine.project_volumes(&project).await?;
+    let kept = engine.project_volumes_with_dirs(&project).await?;
     if volumes {
-        for volume in &kept {
+        let here = proven.root.as_ref().map(|r| r.display().to_string());
+        for (volume, dir) in &kept {
+            match (&here, dir) {
+                (Some(here), Some(dir)) if dir != here => {
+                    ctx.printer.warn(&format!(
+                        "kept volume {volume}: it belongs to project {project} in {dir}, not to {here}; `monstack down --volumes --project {project}` removes it"
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
             engine.remove_volume(volume).await?;
             ctx.printer.status("Removed", &format!("volume {volume}"));
         }

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Down { volumes } => down::run(&ctx, volumes).await,
+        Command::Down { volumes, project } => down::run(&ctx, volumes, project.as_deref()).await,
         Command::AddTarget {
             job,
             addrs,

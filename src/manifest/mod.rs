@@ -139,7 +139,7 @@ pub fn project_from_dir(root: &Path) -> String {
     cleaned.trim_matches(|c| c == '-' || c == '_').to_string()
 }
 
-pub(super) fn valid_project(name: &str) -> bool {
+pub fn valid_project(name: &str) -> bool {
     name.len() <= 48
         && name
             .chars()

@@ -51,28 +51,114 @@ pub fn read_manifest_text(ctx: &Context, kept: &str) -> Result<String> {
     })
 }
 
-/// The project name for commands that must work even when the manifest is broken or gone
-/// (`down`, `logs`): the manifest's when it loads, else its `project:` key, else the directory.
+/// The project name for commands that only read (`logs`): the manifest's when it loads, else
+/// its `project:` key, else the directory's name.
 pub fn project_name(ctx: &Context) -> Result<String> {
     match load_quiet(ctx) {
         Ok(stack) => Ok(stack.project),
         Err(_) => {
             let root = manifest_dir(&ctx.file)?;
-            let from_key = std::fs::read_to_string(&ctx.file).ok().and_then(|text| {
-                let node = crate::manifest::yaml::parse(&text).ok()?;
-                match node.value {
-                    crate::manifest::yaml::Value::Map(entries) => entries
-                        .iter()
-                        .find(|(k, _)| crate::manifest::reader::scalar_text(k) == Some("project"))
-                        .and_then(|(_, v)| {
-                            crate::manifest::reader::scalar_text(v).map(str::to_string)
-                        }),
-                    _ => None,
-                }
-            });
+            let from_key = std::fs::read_to_string(&ctx.file)
+                .ok()
+                .and_then(|text| project_key(&text));
             Ok(from_key.unwrap_or_else(|| manifest::project_from_dir(&root)))
         }
     }
+}
+
+/// The project a destructive command (`down`) may act on, and how it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenProject {
+    pub name: String,
+    /// The manifest's directory, which owns the project's volumes; `None` when the user named
+    /// the project with `--project` (then volumes of any directory are its own).
+    pub root: Option<PathBuf>,
+    /// Why this is the project, for the user: `None` when the manifest loaded.
+    pub note: Option<String>,
+}
+
+/// Proves which project `down` acts on, never guessing: `--project NAME`; else the manifest
+/// when it loads (the built-in starter where there is none); else the `project:` key of a
+/// manifest that fails validation, read tolerantly. A broken manifest that names no project is
+/// refused (exit 2): falling back to the directory's name once took down another project.
+pub fn proven_project(ctx: &Context, explicit: Option<&str>) -> Result<ProvenProject> {
+    if let Some(name) = explicit {
+        if !manifest::valid_project(name) {
+            return Err(Error::usage(
+                format!("`{name}` is not a project name"),
+                Some("project names are lowercase letters, digits, `-` and `_`".to_string()),
+            ));
+        }
+        return Ok(ProvenProject {
+            name: name.to_string(),
+            root: None,
+            note: None,
+        });
+    }
+    let root = manifest_dir(&ctx.file)?;
+    let error = match load_quiet(ctx) {
+        Ok(stack) => {
+            return Ok(ProvenProject {
+                name: stack.project,
+                root: Some(root),
+                note: None,
+            })
+        }
+        Err(error) => error,
+    };
+    let from_key = std::fs::read_to_string(&ctx.file)
+        .ok()
+        .and_then(|text| project_key(&text));
+    match from_key {
+        Some(name) if manifest::valid_project(&name) => Ok(ProvenProject {
+            note: Some(format!(
+                "{} does not load ({}); acting on its `project: {name}`",
+                ctx.file.display(),
+                first_line(&error)
+            )),
+            name,
+            root: Some(root),
+        }),
+        _ => Err(Error::usage(
+            format!(
+                "cannot tell which project to act on: {} does not load and names no project",
+                ctx.file.display()
+            ),
+            Some(
+                "fix the manifest (`monstack validate` shows where), or name the project: `--project NAME`"
+                    .to_string(),
+            ),
+        )),
+    }
+}
+
+fn first_line(error: &Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The top-level `project:` of a manifest that may not even parse: from the YAML tree when it
+/// parses, else from a `project: NAME` line at column 0.
+pub fn project_key(text: &str) -> Option<String> {
+    if let Ok(node) = manifest::yaml::parse(text) {
+        if let manifest::yaml::Value::Map(entries) = node.value {
+            return entries
+                .iter()
+                .find(|(k, _)| manifest::reader::scalar_text(k) == Some("project"))
+                .and_then(|(_, v)| manifest::reader::scalar_text(v).map(str::to_string));
+        }
+        return None;
+    }
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("project:")?;
+        let value = value.split(" #").next().unwrap_or(value).trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// [`load`] without the "using the built-in starter" note.
@@ -165,5 +251,26 @@ impl Context {
     pub fn lock(&self) -> Result<lock::ProjectLock> {
         let root = manifest_dir(&self.file)?;
         lock::acquire(&root, lock::timeout_from_env()?, &self.printer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_key_is_read_from_a_manifest_that_does_not_parse() {
+        assert_eq!(
+            project_key("project: shop\ntargets: [\n").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(
+            project_key("project: \"shop\"  # ours\n: :\n").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(project_key("project: shop\n").as_deref(), Some("shop"));
+        assert_eq!(project_key("targets: [\n"), None);
+        assert_eq!(project_key("  project: nested\n: [\n"), None);
+        assert_eq!(project_key("- project: x\n"), None);
     }
 }

@@ -24,6 +24,9 @@ pub const LABEL_SERVICE: &str = "io.monstack.service";
 pub const LABEL_SPEC_HASH: &str = "io.monstack.spec-hash";
 pub const LABEL_CONFIG_HASH: &str = "io.monstack.config-hash";
 pub const LABEL_VERSION: &str = "io.monstack.version";
+/// On volumes: the directory of the manifest that created them, so `down --volumes` from
+/// another directory cannot remove them by a shared project name.
+pub const LABEL_DIR: &str = "io.monstack.dir";
 
 /// Services in the order they are listed, planned and shown.
 pub const SERVICES: [&str; 6] = [

@@ -21,7 +21,8 @@ use futures_util::{Stream, StreamExt};
 
 use crate::output::PullProgress;
 use crate::stack::containers::{
-    ContainerSpec, MountSource, LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_SERVICE, LABEL_SPEC_HASH,
+    ContainerSpec, MountSource, LABEL_CONFIG_HASH, LABEL_DIR, LABEL_PROJECT, LABEL_SERVICE,
+    LABEL_SPEC_HASH,
 };
 use crate::stack::plan::Observed;
 
@@ -220,14 +221,15 @@ impl Engine {
         Ok(true)
     }
 
-    /// Creates a named volume (idempotent: the engine returns the existing one).
-    pub async fn ensure_volume(&self, name: &str, project: &str) -> anyhow::Result<()> {
+    /// Creates a named volume (idempotent: the engine returns the existing one), labelled with
+    /// its project and the manifest's directory `dir`.
+    pub async fn ensure_volume(&self, name: &str, project: &str, dir: &str) -> anyhow::Result<()> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(HashMap::from([(
-                LABEL_PROJECT.to_string(),
-                project.to_string(),
-            )])),
+            labels: Some(HashMap::from([
+                (LABEL_PROJECT.to_string(), project.to_string()),
+                (LABEL_DIR.to_string(), dir.to_string()),
+            ])),
             ..Default::default()
         };
         self.docker
@@ -433,6 +435,20 @@ impl Engine {
     }
 
     pub async fn project_volumes(&self, project: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .project_volumes_with_dirs(project)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// The project's volumes, each with the manifest directory that created it (`None` for
+    /// volumes from before monstack recorded it).
+    pub async fn project_volumes_with_dirs(
+        &self,
+        project: &str,
+    ) -> anyhow::Result<Vec<(String, Option<String>)>> {
         let list = self
             .docker
             .list_volumes(Some(ListVolumesOptions {
@@ -440,14 +456,17 @@ impl Engine {
             }))
             .await
             .context("listing volumes")?;
-        let mut names: Vec<String> = list
+        let mut volumes: Vec<(String, Option<String>)> = list
             .volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| v.name)
+            .map(|v| {
+                let dir = v.labels.get(LABEL_DIR).cloned();
+                (v.name, dir)
+            })
             .collect();
-        names.sort();
-        Ok(names)
+        volumes.sort();
+        Ok(volumes)
     }
 
     pub async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {

@@ -32,6 +32,8 @@ const NOBODY: u32 = 65534;
 pub struct TestImages {
     pub prometheus: String,
     pub alertmanager: String,
+    /// The newest Alertmanager (0.33), for the alert tests' second run.
+    pub alertmanager_newest: String,
     pub pushgateway: String,
     pub etcd: String,
 }
@@ -77,6 +79,11 @@ const ALERTMANAGER: Recipe = Recipe {
     user: Some(NOBODY),
 };
 
+const ALERTMANAGER_NEWEST: Recipe = Recipe {
+    binary: testsupport::ALERTMANAGER_NEWEST,
+    ..ALERTMANAGER
+};
+
 const PUSHGATEWAY: Recipe = Recipe {
     service: "pushgateway",
     binary: testsupport::PUSHGATEWAY,
@@ -98,15 +105,21 @@ const ETCD: Recipe = Recipe {
     user: None,
 };
 
-const RECIPES: [&Recipe; 4] = [&PROMETHEUS, &ALERTMANAGER, &PUSHGATEWAY, &ETCD];
+const RECIPES: [&Recipe; 5] = [
+    &PROMETHEUS,
+    &ALERTMANAGER,
+    &ALERTMANAGER_NEWEST,
+    &PUSHGATEWAY,
+    &ETCD,
+];
 
-/// Builds the four images once per test process; an image already on the engine with the same
+/// Builds the images once per test process; an image already on the engine with the same
 /// context hash (an earlier run) is reused without building.
 pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
     static IMAGES: OnceCell<TestImages> = OnceCell::const_new();
     let images = IMAGES
         .get_or_try_init(|| async {
-            let [prometheus, alertmanager, pushgateway, etcd] =
+            let [prometheus, alertmanager, alertmanager_newest, pushgateway, etcd] =
                 futures_util::future::try_join_all(RECIPES.map(|r| ensure_image(engine, r)))
                     .await?
                     .try_into()
@@ -114,6 +127,7 @@ pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
             anyhow::Ok(TestImages {
                 prometheus,
                 alertmanager,
+                alertmanager_newest,
                 pushgateway,
                 etcd,
             })

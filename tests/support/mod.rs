@@ -12,6 +12,8 @@ use std::process::Command;
 
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// The project directory's name (the default project name).
+    name: String,
     env: Vec<(String, String)>,
 }
 
@@ -24,19 +26,25 @@ pub struct Run {
 impl Project {
     /// A temp directory whose name (and so the default project name) is `proj`.
     pub fn new() -> Project {
+        Project::in_dir_named("proj")
+    }
+
+    /// A temp directory named `name`: the default project name of a manifest without one.
+    pub fn in_dir_named(name: &str) -> Project {
         let dir = tempfile::Builder::new()
             .prefix("monstack-test-")
             .tempdir()
             .unwrap();
-        std::fs::create_dir(dir.path().join("proj")).unwrap();
+        std::fs::create_dir(dir.path().join(name)).unwrap();
         Project {
             dir,
+            name: name.to_string(),
             env: Vec::new(),
         }
     }
 
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join("proj")
+        self.dir.path().join(&self.name)
     }
 
     pub fn file(self, relative: &str, contents: &str) -> Project {

@@ -102,7 +102,9 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
         for mount in &spec.mounts {
             if let MountSource::Volume(name) = &mount.source {
                 if !existing_volumes.contains(name) {
-                    engine.ensure_volume(name, &stack.project).await?;
+                    engine
+                        .ensure_volume(name, &stack.project, &stack.root.display().to_string())
+                        .await?;
                 }
             }
         }
