@@ -128,7 +128,7 @@ async fn down_never_guesses_whose_volumes_to_remove() {
     run.code(2);
     assert!(run.stderr.contains("names no project"), "{}", run.stderr);
     assert!(run.stderr.contains("--project NAME"), "{}", run.stderr);
-    assert_eq!(volumes().await, [volume.clone()]);
+    assert_eq!(volumes().await, [volume.as_str()]);
 
     // 2. A broken manifest that does name it: the project is proven, but the volume belongs to
     //    another directory and stays.
@@ -146,7 +146,7 @@ async fn down_never_guesses_whose_volumes_to_remove() {
         "{}",
         run.stderr
     );
-    assert_eq!(volumes().await, [volume.clone()]);
+    assert_eq!(volumes().await, [volume.as_str()]);
 
     // 3. Named explicitly, it goes.
     let run = named.run(&["down", "--volumes", "--project", &other]);
