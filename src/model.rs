@@ -107,6 +107,35 @@ pub struct Stack {
     pub dashboards: Vec<Dashboard>,
 }
 
+impl Stack {
+    /// Every secret value the manifest holds, for [`redact`](crate::output::redact): SMTP and
+    /// datasource passwords, Grafana's admin password, webhook, Slack and DingTalk URLs (their
+    /// tokens are in the path or query) and DingTalk signing secrets.
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        out.extend(self.grafana.admin_password.as_deref());
+        if let Some(smtp) = &self.smtp {
+            out.extend(smtp.password.as_deref());
+        }
+        out.extend(
+            self.datasources
+                .iter()
+                .filter_map(|d| d.password.as_deref()),
+        );
+        for channel in &self.channels {
+            match &channel.kind {
+                ChannelKind::Email { .. } => {}
+                ChannelKind::DingTalk { url, secret, .. } => {
+                    out.push(url);
+                    out.extend(secret.as_deref());
+                }
+                ChannelKind::Webhook { url, .. } | ChannelKind::Slack { url, .. } => out.push(url),
+            }
+        }
+        out
+    }
+}
+
 /// What every containerised service has: an image and a published host address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {

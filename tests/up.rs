@@ -574,3 +574,55 @@ async fn ctrl_c_in_the_middle_of_up_and_the_next_up_converges() {
     run.success();
     assert_eq!(container_ids(&name).len(), 4);
 }
+
+/// A first `up` whose Grafana never gets ready (a stand-in image: Grafana cannot be had here)
+/// still keeps the generated password, and the next `up` gives Grafana the same one: the
+/// data volume took the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_first_up_keeps_the_generated_grafana_password() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("grafana-pw");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let text = format!(
+        "project: {name}\n\
+         prometheus: {{image: {}, port: {}}}\n\
+         grafana: {{image: {}, port: {}}}\n\
+         etcd: false\n",
+        images.prometheus,
+        ports.prometheus,
+        images.pushgateway,
+        free_port(),
+    );
+    let project = Project::new().manifest(&text);
+    let first = project.run(&["up", "--timeout", "3"]);
+    first.code(1);
+    assert!(first.stderr.contains("not ready"), "{}", first.stderr);
+    let kept = project.read(".monstack/secrets/grafana-admin-password");
+    assert!(kept.trim().len() >= 20, "{kept:?}");
+    let second = project.run(&["up", "--timeout", "3"]);
+    second.code(1);
+    assert_eq!(
+        project.read(".monstack/secrets/grafana-admin-password"),
+        kept
+    );
+    // What the container got is what was kept.
+    let env = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+            &format!("monstack-{name}-grafana"),
+        ])
+        .output()
+        .unwrap();
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(
+        env.lines()
+            .any(|l| l == format!("GF_SECURITY_ADMIN_PASSWORD={}", kept.trim())),
+        "the container's password is not the kept one"
+    );
+    for run in [&first, &second] {
+        assert!(!run.stdout.contains(kept.trim()) && !run.stderr.contains(kept.trim()));
+    }
+}

@@ -2,6 +2,7 @@
 //! whether stderr is a terminal. Results go to stdout; progress, notes and errors to stderr.
 
 mod progress;
+pub mod redact;
 mod table;
 
 pub use progress::{Progress, PullBars, PullProgress, Task};

@@ -36,7 +36,7 @@ pub fn load_text(ctx: &Context, text: &str) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    manifest::load(&source, &env).map_err(Error::Manifest)
+    load_source(&source, &env)
 }
 
 /// The manifest's text for commands that edit it; a missing file is an input error pointing at
@@ -226,7 +226,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
                 display_name: "<built-in starter manifest>",
                 root: &root,
             };
-            return manifest::load(&source, &env).map_err(Error::Manifest);
+            return load_source(&source, &env);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::usage(
@@ -243,7 +243,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    manifest::load(&source, &env).map_err(Error::Manifest)
+    load_source(&source, &env)
 }
 
 impl Context {
@@ -273,4 +273,14 @@ mod tests {
         assert_eq!(project_key("  project: nested\n: [\n"), None);
         assert_eq!(project_key("- project: x\n"), None);
     }
+}
+
+/// Loads a manifest and registers the secrets it holds for redaction, so no message printed
+/// from here on shows them.
+fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {
+    let stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    for secret in stack.secrets() {
+        crate::output::redact::register(secret);
+    }
+    Ok(stack)
 }

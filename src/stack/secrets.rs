@@ -48,7 +48,7 @@ pub fn grafana_password(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    Ok(match (from_manifest, &stored) {
+    let password = match (from_manifest, &stored) {
         (Some(password), _) => GrafanaPassword {
             desired: password.to_string(),
             stored,
@@ -64,7 +64,12 @@ pub fn grafana_password(
             stored,
             generated: true,
         },
-    })
+    };
+    crate::output::redact::register(&password.desired);
+    if let Some(stored) = &password.stored {
+        crate::output::redact::register(stored);
+    }
+    Ok(password)
 }
 
 /// Records the password Grafana now has.

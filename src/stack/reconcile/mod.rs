@@ -81,6 +81,11 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
     ports::check_ports(&engine, &specs, &actions, &observed).await?;
 
     let written = crate::render::write::write_tree(&out_dir, &tree)?;
+    // A generated password is kept before any container gets it: an `up` that fails later
+    // (a slow first start, Ctrl-C) must not leave Grafana with a password nobody saved.
+    if password.generated && password.stored.is_none() {
+        secrets::store_grafana_password(&out_dir, &password.desired)?;
+    }
     write_schema(&out_dir).context("writing the manifest's JSON Schema")?;
     if !written.written.is_empty() {
         tracing::debug!("wrote {:?}", written.written);
