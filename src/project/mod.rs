@@ -254,6 +254,17 @@ impl Context {
     }
 }
 
+
+/// Loads a manifest and registers the secrets it holds for redaction, so no message printed
+/// from here on shows them.
+fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {
+    let stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    for secret in stack.secrets() {
+        crate::output::redact::register(secret);
+    }
+    Ok(stack)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,14 +284,4 @@ mod tests {
         assert_eq!(project_key("  project: nested\n: [\n"), None);
         assert_eq!(project_key("- project: x\n"), None);
     }
-}
-
-/// Loads a manifest and registers the secrets it holds for redaction, so no message printed
-/// from here on shows them.
-fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {
-    let stack = manifest::load(source, env).map_err(Error::Manifest)?;
-    for secret in stack.secrets() {
-        crate::output::redact::register(secret);
-    }
-    Ok(stack)
 }
