@@ -626,3 +626,29 @@ async fn a_failed_first_up_keeps_the_generated_grafana_password() {
         assert!(!run.stdout.contains(kept.trim()) && !run.stderr.contains(kept.trim()));
     }
 }
+
+/// A host program listening on 127.0.0.1 at a port a service will publish: `up` says so with
+/// exit 2 before creating anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_held_by_a_loopback_listener_fails_before_any_change() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("port-lo");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", ports.alertmanager)).unwrap();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, ""));
+    let run = project.run(&["up", "--timeout", "30"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "port {} for alertmanager is already in use by another program",
+            ports.alertmanager
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(container_ids(&name).is_empty(), "{:?}", container_ids(&name));
+    assert!(volumes(&name).is_empty());
+    assert!(!project.exists(".monstack/prometheus/prometheus.yml"));
+    drop(holder);
+}
