@@ -187,6 +187,14 @@ async fn real_dashboards_import_from_a_file_and_from_grafana_com_alike() {
             "{}",
             out.stderr
         );
+        // Only Unbound's bucket list selects integral `le` values (`le=~"...|1|2|4"`).
+        assert_eq!(
+            out.stderr
+                .contains("note: rewrote 1 selector for Prometheus 3 (le=~"),
+            *file == "unbound-full.json",
+            "{file}: {}",
+            out.stderr
+        );
         assert!(
             out.stderr.contains("the stack is not running"),
             "{}",
@@ -363,6 +371,51 @@ async fn input_that_is_not_a_usable_dashboard_writes_nothing() {
         out.stderr
     );
     assert_eq!(snapshot(&project), before);
+}
+
+/// Prometheus 3 stores `quantile="1"` as `"1.0"`: the import rewrites such selectors to match
+/// both spellings and says so; importing the result again changes nothing and says nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn integral_quantile_and_le_selectors_are_rewritten_and_reported() {
+    let dashboard = json!({"uid": "gc", "title": "GC", "schemaVersion": 39,
+        "panels": [{"id": 1, "type": "timeseries", "title": "GC pause",
+                    "datasource": {"type": "prometheus", "uid": "${DS_PROMETHEUS}"},
+                    "targets": [
+                        {"refId": "A", "expr": "go_gc_duration_seconds{quantile=\"1\"}"},
+                        {"refId": "B", "expr": "go_gc_duration_seconds{quantile=\"0.5\"}"},
+                        {"refId": "C", "expr": "sum(rate(h_bucket{le=\"1\", job=\"le=\\\"1\\\"\"}[5m]))"}]}]});
+    let project = project_not_running().file("gc.json", &dashboard.to_string());
+    let (project, out) = run(project, &["import-dashboard", "gc.json"]).await;
+    out.success();
+    assert!(
+        out.stderr.lines().any(|l| l.trim()
+            == "note: rewrote 2 selectors for Prometheus 3 (quantile=\"1\" -> quantile=~\"1|1[.]0\", le=\"1\" -> le=~\"1|1[.]0\")"),
+        "{}",
+        out.stderr
+    );
+    for path in [
+        "dashboards/gc.json",
+        ".monstack/grafana/dashboards/general/gc.json",
+    ] {
+        let saved: Value = serde_json::from_str(&project.read(path)).unwrap();
+        let targets = &saved["panels"][0]["targets"];
+        assert_eq!(
+            targets[0]["expr"], "go_gc_duration_seconds{quantile=~\"1|1[.]0\"}",
+            "{path}"
+        );
+        assert_eq!(
+            targets[1]["expr"], "go_gc_duration_seconds{quantile=\"0.5\"}",
+            "{path}"
+        );
+        assert_eq!(
+            targets[2]["expr"], "sum(rate(h_bucket{le=~\"1|1[.]0\", job=\"le=\\\"1\\\"\"}[5m]))",
+            "{path}"
+        );
+    }
+    let (_, out) = run(project, &["import-dashboard", "dashboards/gc.json"]).await;
+    out.success();
+    assert!(out.stderr.contains("Unchanged"), "{}", out.stderr);
+    assert!(!out.stderr.contains("rewrote"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]

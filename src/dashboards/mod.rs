@@ -6,19 +6,28 @@
 //! "Datasource ${DS_PROMETHEUS} was not found" on every panel. [`prepare`] does that substitution
 //! ahead of time, against the datasources monstack provisions.
 //!
+//! It also rewrites `le` and `quantile` selectors that match only one Prometheus version's
+//! spelling of integral values (`quantile="1"` is stored as `"1.0"` by Prometheus 3).
+//!
 //! The bundled dashboards live here; the rest is split by what it is for: `provision`
 //! ([`prepare`]), `promql` (the metric names a dashboard queries, [`metric_names`] and
-//! [`suggest`]) and `uid` (the uids and slugs Grafana accepts), all re-exported here.
+//! [`suggest`]), `selectors` (`le` / `quantile` selectors for Prometheus 2 and 3,
+//! [`rewrite_dashboard`]) and `uid` (the uids and slugs Grafana accepts), all re-exported here.
 
 mod promql;
 mod provision;
+mod selectors;
 mod uid;
 
 use include_dir::{include_dir, Dir};
 use serde_json::Value;
 
 pub use promql::{metric_names, suggest};
-pub use provision::{prepare, PrepareError};
+pub use provision::{prepare, prepare_with_rewrites, PrepareError};
+pub use selectors::{
+    both_forms, rewrite_dashboard, rewrite_expr, rewrites_summary, single_form_selectors,
+    SelectorRewrite, FLOAT_FORM_LABELS,
+};
 pub use uid::{is_valid_uid, MAX_UID_LEN};
 pub(crate) use uid::{slug, stable_hash};
 

@@ -99,7 +99,7 @@ fn collect_exprs(value: &Value, promql: bool, names: &mut BTreeSet<String>) {
 
 /// Whether an object's queries are PromQL, from its `datasource.type`; `inherited` when it has
 /// none, or the pseudo-type `datasource` (`-- Mixed --`: each target names its own).
-fn queries_prometheus(object: &Value, inherited: bool) -> bool {
+pub(super) fn queries_prometheus(object: &Value, inherited: bool) -> bool {
     match object.pointer("/datasource/type").and_then(Value::as_str) {
         Some("prometheus") => true,
         Some("datasource") | None => inherited,
@@ -248,7 +248,7 @@ fn is_ident_char(c: u8) -> bool {
 
 /// From the opening quote at `start` to just past the closing one (backslash escapes honoured,
 /// none in backquoted raw strings); the end of the text when unclosed.
-fn skip_string(bytes: &[u8], start: usize) -> usize {
+pub(super) fn skip_string(bytes: &[u8], start: usize) -> usize {
     let quote = bytes[start];
     let mut i = start + 1;
     while i < bytes.len() {
@@ -262,7 +262,7 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
 }
 
 /// From `open` at `start` to just past its matching `close`, skipping strings inside.
-fn skip_group(bytes: &[u8], start: usize, open: u8, close: u8) -> usize {
+pub(super) fn skip_group(bytes: &[u8], start: usize, open: u8, close: u8) -> usize {
     let mut depth = 0usize;
     let mut i = start;
     while i < bytes.len() {
@@ -286,7 +286,7 @@ fn skip_group(bytes: &[u8], start: usize, open: u8, close: u8) -> usize {
 }
 
 /// `$name`, `$__rate_interval`, `${name}`, `${name:format}`: past its end.
-fn skip_variable(bytes: &[u8], start: usize) -> usize {
+pub(super) fn skip_variable(bytes: &[u8], start: usize) -> usize {
     if bytes.get(start + 1) == Some(&b'{') {
         return skip_group(bytes, start + 1, b'{', b'}');
     }

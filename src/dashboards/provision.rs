@@ -1,11 +1,13 @@
 //! Preparing a dashboard for file provisioning: [`prepare`] substitutes the `__inputs`
 //! placeholders Grafana's import API would, points datasource references at the provisioned
-//! datasources and checks the title and uid.
+//! datasources, makes `le` / `quantile` selectors work on Prometheus 2 and 3 and checks the
+//! title and uid.
 
 use std::fmt;
 
 use serde_json::Value;
 
+use super::selectors::{rewrite_dashboard, SelectorRewrite};
 use super::uid::{is_valid_uid, slug, stable_hash, MAX_UID_LEN};
 use crate::model::PROMETHEUS_DATASOURCE_UID;
 
@@ -69,11 +71,23 @@ impl std::error::Error for PrepareError {}
 /// - `${DS_*}` references with no matching input (dashboards exported without `__inputs`) become
 ///   the Prometheus datasource uid.
 /// - `__inputs` and `__requires` are removed, `id` is set to null.
+/// - `le` / `quantile` matchers on integral values in PromQL queries (`quantile="1"`, which
+///   Prometheus 3 stores as `"1.0"`) are rewritten to match both spellings
+///   (`quantile=~"1|1[.]0"`, see [`rewrite_dashboard`]).
 /// - `title` must be non-empty; a missing uid is derived from the title, an existing one checked.
 ///
 /// Template-variable references such as `${datasource}` are left alone: Grafana resolves them
 /// when the dashboard is viewed.
 pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, PrepareError> {
+    prepare_with_rewrites(json, datasources).map(|(dashboard, _)| dashboard)
+}
+
+/// [`prepare`], also returning the selectors it rewrote for Prometheus 3, for the user to be
+/// told ([`super::rewrites_summary`]).
+pub fn prepare_with_rewrites(
+    json: Value,
+    datasources: &[(String, String)],
+) -> Result<(Value, Vec<SelectorRewrite>), PrepareError> {
     let Value::Object(mut dashboard) = json else {
         return Err(PrepareError::NotAnObject);
     };
@@ -158,7 +172,9 @@ pub fn prepare(json: Value, datasources: &[(String, String)]) -> Result<Value, P
             })
         }
     }
-    Ok(Value::Object(dashboard))
+    let mut dashboard = Value::Object(dashboard);
+    let rewrites = rewrite_dashboard(&mut dashboard);
+    Ok((dashboard, rewrites))
 }
 
 /// Uids Grafana itself provides, never rewritten.
@@ -502,8 +518,60 @@ mod tests {
                 "{}",
                 path.display()
             );
+            let rewrites =
+                prepare_with_rewrites(serde_json::from_str(&text).unwrap(), &stack_datasources())
+                    .unwrap()
+                    .1;
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if name == "unbound-full.json" {
+                // Its bucket list `le=~"...|0.524288|1|2|4|8|16|32|64"`.
+                assert_eq!(rewrites.len(), 1, "{name}: {rewrites:?}");
+                assert!(
+                    rewrites[0].to.contains(
+                        "|0.524288|1|1[.]0|2|2[.]0|4|4[.]0|8|8[.]0|16|16[.]0|32|32[.]0|64|64[.]0\""
+                    ),
+                    "{rewrites:?}"
+                );
+            } else {
+                assert!(rewrites.is_empty(), "{name}: {rewrites:?}");
+            }
+            let mut again = prepared.clone();
+            assert!(crate::dashboards::rewrite_dashboard(&mut again).is_empty());
             println!("{}: ok (had __inputs: {had_inputs})", path.display());
         }
+    }
+
+    #[test]
+    fn selectors_are_rewritten_for_prometheus_3_and_reported() {
+        let json = json!({
+            "__inputs": [{"name": "DS_P", "type": "datasource", "pluginId": "prometheus"}],
+            "title": "GC",
+            "panels": [{"datasource": {"type": "prometheus", "uid": "${DS_P}"},
+                        "targets": [{"expr": "go_gc_duration_seconds{quantile=\"1\"}"},
+                                    {"expr": "go_gc_duration_seconds{quantile=\"0.5\"}"},
+                                    {"expr": "sum(rate(h_bucket{le = \"1\"}[5m]))"}]}],
+        });
+        let (prepared, rewrites) = prepare_with_rewrites(json.clone(), &[]).unwrap();
+        let targets = &prepared["panels"][0]["targets"];
+        assert_eq!(
+            targets[0]["expr"],
+            "go_gc_duration_seconds{quantile=~\"1|1[.]0\"}"
+        );
+        assert_eq!(
+            targets[1]["expr"],
+            "go_gc_duration_seconds{quantile=\"0.5\"}"
+        );
+        assert_eq!(
+            targets[2]["expr"],
+            "sum(rate(h_bucket{le =~ \"1|1[.]0\"}[5m]))"
+        );
+        assert_eq!(
+            crate::dashboards::rewrites_summary(&rewrites).unwrap(),
+            "rewrote 2 selectors for Prometheus 3 (quantile=\"1\" -> quantile=~\"1|1[.]0\", le = \"1\" -> le =~ \"1|1[.]0\")"
+        );
+        // prepare does the same, and a prepared dashboard has nothing left to rewrite.
+        assert_eq!(prepare(json, &[]).unwrap(), prepared);
+        assert!(prepare_with_rewrites(prepared, &[]).unwrap().1.is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! stack so that it works on the first load.
 //!
 //! An import goes source -> JSON -> [`dashboards::prepare`] (datasource inputs resolved against
-//! the provisioned datasources) -> `dashboards/<uid>.json` next to the manifest -> a `file:`
+//! the provisioned datasources, `le` / `quantile` selectors made to work on Prometheus 3, which
+//! writes integral values as `1.0`) -> `dashboards/<uid>.json` next to the manifest -> a `file:`
 //! entry in `dashboards:` (comments kept) -> validation -> the rendered tree. Nothing stays
 //! written when any step fails. On a running stack the dashboard is also pushed through
 //! Grafana's API (file provisioning only polls every few seconds), and its metric names are
@@ -98,8 +99,9 @@ pub(crate) fn import_json(
     folder: Option<String>,
     force: bool,
 ) -> Result<Imported> {
-    let prepared = dashboards::prepare(json, &provisioned_datasources(stack))
-        .map_err(|e| Error::usage(format!("{origin}: {e}"), Some(e.hint())))?;
+    let (prepared, rewrites) =
+        dashboards::prepare_with_rewrites(json, &provisioned_datasources(stack))
+            .map_err(|e| Error::usage(format!("{origin}: {e}"), Some(e.hint())))?;
     let uid = uid_of(&prepared).to_string();
     let relative = format!("{IMPORT_DIR}/{uid}.json");
     if let Some(other) = stack
@@ -190,6 +192,9 @@ pub(crate) fn import_json(
             folder_note(folder.as_deref())
         ),
     );
+    if let Some(summary) = dashboards::rewrites_summary(&rewrites) {
+        ctx.printer.note(&summary);
+    }
     Ok(Imported {
         stack: new_stack,
         json: prepared,
