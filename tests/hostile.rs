@@ -153,3 +153,28 @@ async fn down_never_guesses_whose_volumes_to_remove() {
     run.success();
     assert!(volumes().await.is_empty());
 }
+
+/// An edit whose files cannot be written is undone: the manifest is byte-identical after it.
+/// (`.monstack/prometheus` is a file, not a directory: unwritable even for root.)
+#[test]
+fn an_edit_that_cannot_write_its_files_leaves_the_manifest_byte_identical() {
+    let text = format!("# keep this comment\n{}", offline_manifest());
+    let project = Project::new().manifest(&text);
+    std::fs::create_dir_all(project.path().join(".monstack")).unwrap();
+    std::fs::write(project.path().join(".monstack/prometheus"), "in the way").unwrap();
+    let run = project.run(&["add-target", "api", "host.docker.internal:9300"]);
+    run.code(1);
+    assert_eq!(project.read("monstack.yaml"), text);
+    let run = project.run(&["remove-target", "api"]);
+    run.code(1);
+    assert_eq!(project.read("monstack.yaml"), text);
+    std::fs::write(
+        project.path().join("dash.json"),
+        r#"{"title": "Mine", "uid": "mine", "panels": []}"#,
+    )
+    .unwrap();
+    let run = project.run(&["import-dashboard", "dash.json"]);
+    run.code(1);
+    assert_eq!(project.read("monstack.yaml"), text);
+    assert!(!project.exists("dashboards/mine.json"));
+}

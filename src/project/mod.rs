@@ -9,6 +9,7 @@ use crate::manifest::{self, Source};
 use crate::model::Stack;
 use crate::output::Printer;
 
+pub mod edit;
 pub mod import;
 pub mod lock;
 pub mod register;

@@ -6,12 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 
 use super::register::{check_address, parse_labels};
 use crate::clients::{self, Health};
 use crate::error::{Error, Result};
-use crate::files;
 use crate::layout::OUT_DIR;
 use crate::manifest::edit::{self, EditError, JobSettings};
 use crate::model::{self, Duration as PromDuration, Stack};
@@ -47,7 +45,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
     };
     let text = crate::project::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::add_targets(&text, &args.job, &args.addrs, &settings).map_err(edit_error)?;
-    let stack = apply(ctx, &edit.text).await?;
+    let stack = apply(ctx, &text, &edit.text).await?;
     let what = if edit.created_job { "new job" } else { "job" };
     ctx.printer.status(
         "Added",
@@ -69,7 +67,7 @@ pub async fn add(ctx: &Context, args: AddTarget) -> Result<()> {
 pub async fn remove(ctx: &Context, job: &str, addrs: &[String]) -> Result<()> {
     let text = crate::project::read_manifest_text(ctx, "targets are kept in the manifest")?;
     let edit = edit::remove_targets(&text, job, addrs).map_err(edit_error)?;
-    apply(ctx, &edit.text).await?;
+    apply(ctx, &text, &edit.text).await?;
     if addrs.is_empty() {
         ctx.printer.status("Removed", &format!("job {job}"));
     } else {
@@ -98,21 +96,19 @@ pub(crate) fn edit_error(e: EditError) -> Error {
 
 /// Validates the edited manifest (nothing is written when it is invalid), writes it and the
 /// rendered files, and reloads a running Prometheus when its configuration changed.
-pub(crate) async fn apply(ctx: &Context, text: &str) -> Result<Stack> {
-    let stack = crate::project::load_text(ctx, text)?;
-    let tree = render::render(&stack).context("rendering the stack's files")?;
-    let out_dir = stack.root.join(OUT_DIR);
-    let mode = files::mode_of(&ctx.file);
-    files::write_atomic(&ctx.file, text.as_bytes(), mode)?;
-    let report = crate::render::write::write_tree(&out_dir, &tree)?;
-    let config_changed = report
+pub(crate) async fn apply(ctx: &Context, old_text: &str, text: &str) -> Result<Stack> {
+    let written = crate::project::edit::write(ctx, old_text, text)?;
+    let config_changed = written
+        .report
         .written
         .iter()
         .any(|p| p == render::prometheus::CONFIG_PATH);
     if config_changed {
-        reload_if_running(ctx, &stack, &tree, &out_dir).await?;
+        let out_dir = written.stack().root.join(OUT_DIR);
+        // A reload Prometheus refuses undoes the edit (the manifest and the files).
+        reload_if_running(ctx, written.stack(), &written.tree, &out_dir).await?;
     }
-    Ok(stack)
+    Ok(written.keep())
 }
 
 /// The stack's Prometheus when it answers, else `None` (the stack is not up: files suffice).

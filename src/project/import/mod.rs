@@ -19,13 +19,11 @@ use serde_json::Value;
 use crate::dashboards;
 use crate::error::{Error, Result};
 use crate::files;
-use crate::layout::OUT_DIR;
 use crate::manifest::edit::{self, DashboardEntry, EditError};
 use crate::model::{
     DashboardSource, Stack, ALERTMANAGER_DATASOURCE_UID, PROMETHEUS_DATASOURCE_UID,
 };
 use crate::project::{load, Context};
-use crate::render;
 use source::{fetch, parse_dashboard, parse_source, Origin};
 
 /// Where imported dashboard files go, relative to the manifest's directory.
@@ -310,16 +308,10 @@ pub(crate) fn edit_error(e: EditError) -> Error {
     Error::usage(e.to_string(), Some(hint.to_string()))
 }
 
-/// Loads the edited manifest (nothing is written when it is invalid), then writes it and the
-/// rendered tree.
+/// Validates the edited manifest (nothing is written when it is invalid), then writes it and
+/// the rendered tree, all or nothing (see [`crate::project::edit`]).
 pub(crate) fn validate_and_write(ctx: &Context, old_text: &str, text: &str) -> Result<Stack> {
-    let stack = crate::project::load_text(ctx, text)?;
-    let tree = render::render(&stack).context("rendering the stack's files")?;
-    if text != old_text {
-        files::write_atomic(&ctx.file, text.as_bytes(), files::mode_of(&ctx.file))?;
-    }
-    crate::render::write::write_tree(&stack.root.join(OUT_DIR), &tree)?;
-    Ok(stack)
+    Ok(crate::project::edit::write(ctx, old_text, text)?.keep())
 }
 
 #[cfg(test)]
