@@ -647,8 +647,76 @@ async fn a_port_held_by_a_loopback_listener_fails_before_any_change() {
         "{}",
         run.stderr
     );
-    assert!(container_ids(&name).is_empty(), "{:?}", container_ids(&name));
+    assert!(
+        container_ids(&name).is_empty(),
+        "{:?}",
+        container_ids(&name)
+    );
     assert!(volumes(&name).is_empty());
     assert!(!project.exists(".monstack/prometheus/prometheus.yml"));
     drop(holder);
+}
+
+/// The same tag naming a new image (pulled with `--pull always`, or rebuilt): the container is
+/// recreated on the next `up`, though nothing in the manifest changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_that_names_a_new_image_recreates_its_container() {
+    let Some(images) = images().await else { return };
+    let engine = Engine::connect().await.unwrap();
+    let name = unique_project("retag");
+    let _guard = ProjectGuard::new(&name);
+    let tag = format!("monstack-test/retag:{name}");
+    let build = |label: &str| {
+        let dockerfile = format!(
+            "FROM {}\nLABEL monstack.test.build={label} monstack.test.project={name}\n",
+            images.pushgateway
+        );
+        let mut context = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        context
+            .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+            .unwrap();
+        context.into_inner().unwrap()
+    };
+    engine
+        .build_image(build("one"), &tag, &mut |_| {})
+        .await
+        .unwrap();
+    let ports = Ports::new();
+    let text = format!(
+        "project: {name}\nprometheus: {{image: {}, port: {}}}\ngrafana: false\netcd: false\npushgateway: {{image: \"{tag}\", port: {}}}\n",
+        images.prometheus, ports.prometheus, ports.pushgateway
+    );
+    let project = Project::new().manifest(&text);
+    project.run(&["up", "--pull", "never"]).success();
+    let before = container_ids(&name);
+    engine
+        .build_image(build("two"), &tag, &mut |_| {})
+        .await
+        .unwrap();
+    let run = project.run(&["up", "--pull", "never"]);
+    run.success();
+    assert!(
+        run.stderr.contains(&format!("its image {tag} changed")),
+        "{}",
+        run.stderr
+    );
+    let after = container_ids(&name);
+    assert_ne!(id_of(&before, "pushgateway"), id_of(&after, "pushgateway"));
+    assert_eq!(id_of(&before, "prometheus"), id_of(&after, "prometheus"));
+    // And the next `up` leaves it alone.
+    let again = project.run(&["up", "--pull", "never"]);
+    again.success();
+    assert_eq!(container_ids(&name), after);
+    drop(_guard);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+    let _ = std::process::Command::new("docker")
+        .args(["image", "prune", "-f", "--filter"])
+        .arg(format!("label=monstack.test.project={name}"))
+        .output();
 }

@@ -82,9 +82,9 @@ impl Drop for Written<'_> {
             render::write::write_tree(&old.root.join(OUT_DIR), &tree).ok()
         });
         if restored.is_none() {
-            self.ctx.printer.warn(
-                "the rendered files could not be put back; `monstack render` rewrites them",
-            );
+            self.ctx
+                .printer
+                .warn("the rendered files could not be put back; `monstack render` rewrites them");
         }
     }
 }

@@ -255,7 +255,6 @@ impl Context {
     }
 }
 
-
 /// Loads a manifest and registers the secrets it holds for redaction, so no message printed
 /// from here on shows them.
 fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {

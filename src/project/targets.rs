@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-
 use super::register::{check_address, parse_labels};
 use crate::clients::{self, Health};
 use crate::error::{Error, Result};

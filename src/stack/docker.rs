@@ -3,7 +3,7 @@
 //! Everything it creates carries the `io.monstack.project` label, so the planner can read the
 //! stack back and `down` removes exactly what `up` made.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -139,6 +139,7 @@ impl Engine {
                     state,
                     spec_hash: labels.get(LABEL_SPEC_HASH).cloned().unwrap_or_default(),
                     config_hash: labels.get(LABEL_CONFIG_HASH).cloned().unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
                 }
             })
             .collect();
@@ -154,6 +155,25 @@ impl Engine {
             }) => Ok(false),
             Err(e) => Err(e).with_context(|| format!("inspecting image {image}")),
         }
+    }
+
+    /// The id the engine has for each image reference now; references it lacks are left out.
+    pub async fn image_ids(&self, images: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for image in images {
+            match self.docker.inspect_image(image).await {
+                Ok(inspect) => {
+                    if let Some(id) = inspect.id {
+                        out.insert(image.to_string(), id);
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(e).with_context(|| format!("inspecting image {image}")),
+            }
+        }
+        Ok(out)
     }
 
     /// Pulls an image, reporting per-layer progress.

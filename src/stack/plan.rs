@@ -17,6 +17,8 @@ pub struct Observed {
     pub state: String,
     pub spec_hash: String,
     pub config_hash: String,
+    /// The id of the image the container runs (`sha256:...`).
+    pub image_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,44 @@ pub fn plan(
     actions
 }
 
+/// A container whose image reference now names another image (pulled with `--pull always`,
+/// or rebuilt under the same tag) is recreated: the tag alone says nothing. `image_ids` maps
+/// each desired image reference to the id the engine has for it now; references it does not
+/// know leave their containers as planned.
+pub fn recreate_changed_images(
+    actions: Vec<Action>,
+    desired: &[ContainerSpec],
+    observed: &[Observed],
+    image_ids: &BTreeMap<String, String>,
+) -> Vec<Action> {
+    actions
+        .into_iter()
+        .map(|action| {
+            let service = match &action {
+                Action::Keep { service }
+                | Action::Reload { service }
+                | Action::Start { service } => service.clone(),
+                _ => return action,
+            };
+            let (Some(spec), Some(current)) = (
+                desired.iter().find(|s| s.service == service),
+                observed.iter().find(|o| o.service == service),
+            ) else {
+                return action;
+            };
+            match image_ids.get(&spec.image) {
+                Some(id) if !current.image_id.is_empty() && *id != current.image_id => {
+                    Action::Recreate {
+                        service,
+                        reason: format!("its image {} changed", spec.image),
+                    }
+                }
+                _ => action,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +210,7 @@ mod tests {
             state: "running".into(),
             spec_hash: spec.spec_hash.clone(),
             config_hash: spec.config_hash.clone(),
+            image_id: format!("sha256:{}", spec.image),
         }
     }
 
@@ -224,6 +265,7 @@ mod tests {
             state: "running".into(),
             spec_hash: String::new(),
             config_hash: String::new(),
+            image_id: String::new(),
         });
         let actions = plan(&want, &seen, &BTreeMap::new());
         assert_eq!(
@@ -259,5 +301,39 @@ mod tests {
             name: "monstack-shop-pushgateway".into(),
             reason: "pushgateway is not in the manifest".into()
         }));
+    }
+
+    #[test]
+    fn a_container_whose_image_changed_under_its_tag_is_recreated() {
+        let want = specs(&testkit::full());
+        let seen: Vec<Observed> = want.iter().map(running).collect();
+        let actions = plan(&want, &seen, &BTreeMap::new());
+        let prometheus = want.iter().find(|s| s.service == "prometheus").unwrap();
+        // Unknown references and unchanged ids keep the plan.
+        let same: BTreeMap<String, String> = want
+            .iter()
+            .map(|s| (s.image.clone(), format!("sha256:{}", s.image)))
+            .collect();
+        assert_eq!(
+            recreate_changed_images(actions.clone(), &want, &seen, &same),
+            actions
+        );
+        assert_eq!(
+            recreate_changed_images(actions.clone(), &want, &seen, &BTreeMap::new()),
+            actions
+        );
+        let moved = BTreeMap::from([(prometheus.image.clone(), "sha256:new".to_string())]);
+        let after = recreate_changed_images(actions, &want, &seen, &moved);
+        assert!(after.contains(&Action::Recreate {
+            service: "prometheus".into(),
+            reason: format!("its image {} changed", prometheus.image),
+        }));
+        assert_eq!(
+            after
+                .iter()
+                .filter(|a| matches!(a, Action::Recreate { .. }))
+                .count(),
+            1
+        );
     }
 }

@@ -73,11 +73,18 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
     let observed = engine.project_containers(&stack.project).await?;
     let mut state = AppliedState::load(&out_dir);
     let actions = plan::plan(&specs, &observed, &state.applied);
-    let changing = actions.iter().any(Action::changes_anything);
 
     // Everything that can fail before a change happens comes first: images, then ports.
     let progress = printer.progress();
     images::ensure_images(&engine, &specs, &actions, options.pull, &progress).await?;
+    // What each image reference names now (after `--pull always`, or a rebuild under the same
+    // tag): a container running an older image is recreated.
+    let mut references: Vec<&str> = specs.iter().map(|s| s.image.as_str()).collect();
+    references.sort_unstable();
+    references.dedup();
+    let image_ids = engine.image_ids(&references).await?;
+    let actions = plan::recreate_changed_images(actions, &specs, &observed, &image_ids);
+    let changing = actions.iter().any(Action::changes_anything);
     ports::check_ports(&engine, &specs, &actions, &observed).await?;
 
     let written = crate::render::write::write_tree(&out_dir, &tree)?;
