@@ -720,3 +720,110 @@ async fn a_tag_that_names_a_new_image_recreates_its_container() {
         .arg(format!("label=monstack.test.project={name}"))
         .output();
 }
+
+/// Prometheus' `prometheus_config_last_reload_success_timestamp_seconds`: changes on each
+/// reload.
+async fn last_reload(port: u16) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("prometheus_config_last_reload_success_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no reload timestamp in Prometheus' metrics"))
+}
+
+/// After a change, every further `up` is a no-op: no reload (state.json is not pruned), and
+/// `.monstack/` deleted or edited by hand under the running stack is repaired.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_op_ups_do_not_reload_and_a_damaged_monstack_dir_is_repaired() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("repair");
+    let _guard = ProjectGuard::new(&name);
+    let ports = Ports::new();
+    let text = |alert: &str| {
+        format!(
+            "project: {name}\nprometheus: {{image: {}, port: {}, scrape_interval: 1s}}\ngrafana: false\netcd: false\ntargets:\n  - job: api\n    targets: [\"127.0.0.1:9\"]\n{alert}",
+            images.prometheus, ports.prometheus
+        )
+    };
+    let project = Project::new().manifest(&text(ALERT_A));
+    project.run(&["up"]).success();
+    std::fs::write(project.path().join("monstack.yaml"), text(ALERT_B)).unwrap();
+    project.run(&["up"]).success();
+    let reloaded = last_reload(ports.prometheus).await;
+    for _ in 0..5 {
+        let run = project.run(&["up"]);
+        run.success();
+        assert!(
+            run.stderr.contains("every service is up to date"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        last_reload(ports.prometheus).await,
+        reloaded,
+        "a no-op up reloaded"
+    );
+
+    // A hand-edited prometheus.yml is put back and reloaded.
+    let config = project.path().join(".monstack/prometheus/prometheus.yml");
+    let rendered = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        rendered.replace("job_name: api", "job_name: api-edited"),
+    )
+    .unwrap();
+    let run = project.run(&["up"]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("repaired .monstack/prometheus/prometheus.yml"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), rendered);
+
+    // `.monstack/` deleted: the container mounts a directory that is gone; `up` recreates it,
+    // and a target added afterwards reaches Prometheus.
+    let before = container_ids(&name);
+    std::fs::remove_dir_all(project.path().join(".monstack")).unwrap();
+    let run = project.run(&["up"]);
+    run.success();
+    assert!(
+        run.stderr.contains("was deleted or replaced"),
+        "{}",
+        run.stderr
+    );
+    assert_ne!(
+        id_of(&before, "prometheus"),
+        id_of(&container_ids(&name), "prometheus")
+    );
+    let added = project.run(&["add-target", "api", "127.0.0.1:19", "--wait", "30s"]);
+    added.success();
+    assert!(added.stdout.contains("127.0.0.1:19") || added.stderr.contains("127.0.0.1:19"));
+    let targets: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/api/v1/targets",
+        ports.prometheus
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        targets.to_string().contains("127.0.0.1:19"),
+        "Prometheus does not see the new target: {targets}"
+    );
+    // And the repaired stack is a no-op again.
+    let run = project.run(&["up"]);
+    assert!(
+        run.stderr.contains("every service is up to date"),
+        "{}",
+        run.stderr
+    );
+}

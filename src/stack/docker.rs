@@ -140,6 +140,7 @@ impl Engine {
                     spec_hash: labels.get(LABEL_SPEC_HASH).cloned().unwrap_or_default(),
                     config_hash: labels.get(LABEL_CONFIG_HASH).cloned().unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
+                    created: c.created.unwrap_or_default(),
                 }
             })
             .collect();

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::stack::containers::{ContainerSpec, Reload};
+use crate::stack::state::MountedDir;
 
 /// A container of this project as the engine reports it, read back through its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Observed {
     pub config_hash: String,
     /// The id of the image the container runs (`sha256:...`).
     pub image_id: String,
+    /// When it was created (Unix seconds; 0 when unknown).
+    pub created: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +145,56 @@ pub fn plan(
     actions
 }
 
+/// Containers that must be recreated because a directory they bind-mount was deleted or
+/// replaced since they started (`rm -rf .monstack`, a checkout): they still see the old one.
+/// Known from the inodes recorded when each container started (`mounts_then`, by container
+/// id); without a record, from a directory that is missing or younger than the container.
+/// `mounts_now` holds each service's mounted directories as they are now.
+pub fn repair(
+    actions: Vec<Action>,
+    observed: &[Observed],
+    mounts_then: &BTreeMap<String, BTreeMap<String, u64>>,
+    mounts_now: &BTreeMap<String, BTreeMap<String, MountedDir>>,
+) -> Vec<Action> {
+    actions
+        .into_iter()
+        .map(|action| {
+            let service = match &action {
+                Action::Keep { service } | Action::Reload { service } => service.clone(),
+                _ => return action,
+            };
+            let (Some(current), Some(now)) = (
+                observed.iter().find(|o| o.service == service),
+                mounts_now.get(&service),
+            ) else {
+                return action;
+            };
+            let stale = match mounts_then.get(&current.id) {
+                Some(then) => then
+                    .iter()
+                    .find(|(path, inode)| now.get(*path).map(|d| d.inode) != Some(**inode))
+                    .map(|(path, _)| path.clone()),
+                None => now
+                    .iter()
+                    .find(|(_, dir)| {
+                        dir.inode == 0
+                            || dir
+                                .born
+                                .is_some_and(|born| current.created > 0 && born > current.created)
+                    })
+                    .map(|(path, _)| path.clone()),
+            };
+            match stale {
+                Some(path) => Action::Recreate {
+                    service,
+                    reason: format!("the directory it mounts ({path}) was deleted or replaced"),
+                },
+                None => action,
+            }
+        })
+        .collect()
+}
+
 /// A container whose image reference now names another image (pulled with `--pull always`,
 /// or rebuilt under the same tag) is recreated: the tag alone says nothing. `image_ids` maps
 /// each desired image reference to the id the engine has for it now; references it does not
@@ -211,6 +264,7 @@ mod tests {
             spec_hash: spec.spec_hash.clone(),
             config_hash: spec.config_hash.clone(),
             image_id: format!("sha256:{}", spec.image),
+            created: 0,
         }
     }
 
@@ -266,6 +320,7 @@ mod tests {
             spec_hash: String::new(),
             config_hash: String::new(),
             image_id: String::new(),
+            created: 0,
         });
         let actions = plan(&want, &seen, &BTreeMap::new());
         assert_eq!(

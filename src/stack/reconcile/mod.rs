@@ -12,6 +12,7 @@ mod reload;
 
 pub use reload::{job_names, reload_prometheus};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use crate::stack::containers::{self, HostContext, MountSource};
 use crate::stack::docker::Engine;
 use crate::stack::plan::{self, Action};
 use crate::stack::secrets;
-use crate::stack::state::AppliedState;
+use crate::stack::state::{mount_identity, AppliedState};
 
 pub struct Options {
     pub pull: PullPolicy,
@@ -84,10 +85,20 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
     references.dedup();
     let image_ids = engine.image_ids(&references).await?;
     let actions = plan::recreate_changed_images(actions, &specs, &observed, &image_ids);
-    let changing = actions.iter().any(Action::changes_anything);
+    // A `.monstack/` deleted or replaced under the running stack: its containers still see the
+    // old directories.
+    let mounts_now: BTreeMap<String, _> = specs
+        .iter()
+        .map(|s| (s.service.to_string(), mount_identity(s)))
+        .collect();
+    let actions = plan::repair(actions, &observed, &state.mounts, &mounts_now);
     ports::check_ports(&engine, &specs, &actions, &observed).await?;
 
     let written = crate::render::write::write_tree(&out_dir, &tree)?;
+    // A file a running service reads that had to be rewritten though the manifest did not
+    // change (edited by hand, or deleted): the service reloads it.
+    let actions = repair_files(actions, &specs, &written.written, &progress);
+    let changing = actions.iter().any(Action::changes_anything);
     // A generated password is kept before any container gets it: an `up` that fails later
     // (a slow first start, Ctrl-C) must not leave Grafana with a password nobody saved.
     if password.generated && password.stored.is_none() {
@@ -163,15 +174,39 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
             Err(e) => failures.push(e),
         }
     }
-    // Forget containers that no longer exist.
-    if changing {
-        let live: Vec<String> = engine
-            .project_containers(&stack.project)
-            .await?
-            .into_iter()
-            .map(|o| o.id)
-            .collect();
-        state.applied.retain(|id, _| live.contains(id));
+    // Forget containers that no longer exist; remember what the live ones mount.
+    let live = if changing {
+        Some(engine.project_containers(&stack.project).await?)
+    } else {
+        None
+    };
+    let live_ids: Vec<(String, String)> = match &live {
+        Some(live) => live
+            .iter()
+            .map(|o| (o.id.clone(), o.service.clone()))
+            .collect(),
+        None => observed
+            .iter()
+            .map(|o| (o.id.clone(), o.service.clone()))
+            .collect(),
+    };
+    let mut mounts = BTreeMap::new();
+    for (id, service) in &live_ids {
+        if let Some(spec) = specs.iter().find(|s| s.service == service.as_str()) {
+            let identity: BTreeMap<String, u64> = mount_identity(spec)
+                .into_iter()
+                .map(|(path, dir)| (path, dir.inode))
+                .collect();
+            if !identity.is_empty() {
+                mounts.insert(id.clone(), identity);
+            }
+        }
+    }
+    if changing || mounts != state.mounts {
+        state
+            .applied
+            .retain(|id, _| live_ids.iter().any(|(live, _)| live == id));
+        state.mounts = mounts;
         state.save(&out_dir)?;
     }
     if let Some(first) = failures.into_iter().next() {
@@ -214,4 +249,47 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
             kept_in: secrets::password_path(Path::new(OUT_DIR)),
         }),
     })
+}
+
+/// Turns `Keep` into `Reload` for a service whose configuration files were rewritten although
+/// nothing in the manifest changed (someone edited or deleted them), saying so.
+fn repair_files(
+    actions: Vec<Action>,
+    specs: &[containers::ContainerSpec],
+    written: &[String],
+    progress: &crate::output::Progress,
+) -> Vec<Action> {
+    actions
+        .into_iter()
+        .map(|action| {
+            let Action::Keep { service } = &action else {
+                return action;
+            };
+            let Some(spec) = specs.iter().find(|s| s.service == service.as_str()) else {
+                return action;
+            };
+            let repaired: Vec<&String> = written
+                .iter()
+                .filter(|path| spec.config_files.contains(path))
+                .collect();
+            if repaired.is_empty() {
+                return action;
+            }
+            for path in &repaired {
+                progress.line(&format!(
+                    "repaired .monstack/{path} (it differed from what the manifest renders)"
+                ));
+            }
+            match spec.reload {
+                // Read at start only: a new container reads the repaired file.
+                containers::Reload::None => Action::Recreate {
+                    service: service.clone(),
+                    reason: "a file it reads was repaired".into(),
+                },
+                _ => Action::Reload {
+                    service: service.clone(),
+                },
+            }
+        })
+        .collect()
 }
