@@ -391,4 +391,58 @@ mod tests {
             1
         );
     }
+
+    #[test]
+    fn a_container_whose_mounted_directory_was_replaced_is_recreated() {
+        let want = specs(&testkit::full());
+        let mut seen: Vec<Observed> = want.iter().map(running).collect();
+        let actions = plan(&want, &seen, &BTreeMap::new());
+        let dir = |inode: u64, born: Option<i64>| MountedDir { inode, born };
+        let now = BTreeMap::from([(
+            "prometheus".to_string(),
+            BTreeMap::from([("/p/.monstack/prometheus".to_string(), dir(7, Some(100)))]),
+        )]);
+        let recreated = |actions: &[Action]| {
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::Recreate { .. }))
+                .count()
+        };
+        // Recorded and unchanged: kept.
+        let then = BTreeMap::from([(
+            "id-prometheus".to_string(),
+            BTreeMap::from([("/p/.monstack/prometheus".to_string(), 7)]),
+        )]);
+        assert_eq!(recreated(&repair(actions.clone(), &seen, &then, &now)), 0);
+        // Recorded, another inode now: recreated.
+        let replaced = BTreeMap::from([(
+            "id-prometheus".to_string(),
+            BTreeMap::from([("/p/.monstack/prometheus".to_string(), 6)]),
+        )]);
+        assert_eq!(
+            recreated(&repair(actions.clone(), &seen, &replaced, &now)),
+            1
+        );
+        // No record: a directory younger than the container is a replacement...
+        seen.iter_mut().for_each(|o| o.created = 50);
+        assert_eq!(
+            recreated(&repair(actions.clone(), &seen, &BTreeMap::new(), &now)),
+            1
+        );
+        // ...an older one is not.
+        seen.iter_mut().for_each(|o| o.created = 200);
+        assert_eq!(
+            recreated(&repair(actions.clone(), &seen, &BTreeMap::new(), &now)),
+            0
+        );
+        // A missing directory always is.
+        let gone = BTreeMap::from([(
+            "prometheus".to_string(),
+            BTreeMap::from([("/p/.monstack/prometheus".to_string(), dir(0, None))]),
+        )]);
+        assert_eq!(
+            recreated(&repair(actions, &seen, &BTreeMap::new(), &gone)),
+            1
+        );
+    }
 }
