@@ -178,3 +178,87 @@ fn an_edit_that_cannot_write_its_files_leaves_the_manifest_byte_identical() {
     assert_eq!(project.read("monstack.yaml"), text);
     assert!(!project.exists("dashboards/mine.json"));
 }
+
+/// Creates a network through the Engine API without the duplicate check `docker network
+/// create` asks for, as two `up`s at once could on Engine 20.10. `false` when the engine
+/// refuses duplicates itself (newer engines).
+fn create_network_unchecked(name: &str, project: &str) -> bool {
+    let body = format!(
+        r#"{{"Name":"{name}","CheckDuplicate":false,"Driver":"bridge","Labels":{{"io.monstack.project":"{project}"}}}}"#
+    );
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--unix-socket",
+            "/var/run/docker.sock",
+        ])
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+        ])
+        .arg("http://localhost/networks/create")
+        .output()
+        .expect("running curl");
+    String::from_utf8_lossy(&out.stdout).trim() == "201"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_networks_are_cleaned_up_and_down_removes_them_all() {
+    use crate::support::images::{
+        require_docker_and_binaries, test_images, unique_project, ProjectGuard,
+    };
+    if !require_docker_and_binaries() {
+        return;
+    }
+    let engine = monstack::stack::docker::Engine::connect().await.unwrap();
+    let images = test_images(&engine).await.unwrap();
+    let name = unique_project("dupnet");
+    let _guard = ProjectGuard::new(&name);
+    let network = format!("monstack-{name}");
+    assert!(create_network_unchecked(&network, &name));
+    let duplicated = create_network_unchecked(&network, &name);
+    let count = || {
+        let out = std::process::Command::new("docker")
+            .args([
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("name=^{network}$"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    if duplicated {
+        assert_eq!(count(), 2);
+    } else {
+        eprintln!("note: this engine refuses duplicate network names; testing the single one");
+    }
+    let project = Project::new().manifest(&format!(
+        "project: {name}\nprometheus: {{image: {}, port: {}}}\ngrafana: false\netcd: false\n",
+        images.prometheus,
+        free_port()
+    ));
+    let up = project.run(&["up"]);
+    up.success();
+    assert_eq!(count(), 1, "{}", up.stderr);
+    if duplicated {
+        assert!(
+            up.stderr.contains("removed a duplicate network"),
+            "{}",
+            up.stderr
+        );
+    }
+    let down = project.run(&["down"]);
+    down.success();
+    assert_eq!(count(), 0);
+}
