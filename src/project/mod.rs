@@ -281,7 +281,7 @@ mod tests {
         );
         assert_eq!(project_key("project: shop\n").as_deref(), Some("shop"));
         assert_eq!(project_key("targets: [\n"), None);
-        assert_eq!(project_key("  project: nested\n: [\n"), None);
+        assert_eq!(project_key("other:\n  project: nested\ntargets: [\n"), None);
         assert_eq!(project_key("- project: x\n"), None);
     }
 }
