@@ -12,9 +12,6 @@ pub const STATE_FILE: &str = "state.json";
 /// The JSON Schema of the manifest, written next to the rendered files for editors.
 pub const SCHEMA_FILE: &str = "monstack.schema.json";
 
-/// The project's lock (see `project::lock`): held by every command that changes the project.
-pub const LOCK_FILE: &str = "lock";
-
 /// Generated secrets: read by monstack alone (the directory is 0700).
 pub const SECRETS_DIR: &str = "secrets";
 
@@ -35,7 +32,7 @@ pub const AGENT_CONFIG_DIR: &str = "agent";
 
 /// Paths under `.monstack/` that are not rendered but owned by something else and kept:
 /// generated secrets, targets the discovery agent writes, the manifest schema, what `up` last
-/// applied (pruning it would make the next `up` reload again), the lock.
+/// applied (pruning it would make the next `up` reload again).
 pub fn is_kept(relative: &str) -> bool {
     relative
         .strip_prefix(SECRETS_DIR)
@@ -45,7 +42,6 @@ pub fn is_kept(relative: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
         || relative == SCHEMA_FILE
         || relative == STATE_FILE
-        || relative == LOCK_FILE
 }
 
 #[cfg(test)]
@@ -61,7 +57,6 @@ mod tests {
             is_kept(STATE_FILE),
             "pruning it makes every later up reload again"
         );
-        assert!(is_kept(LOCK_FILE));
         assert!(!is_kept("prometheus/prometheus.yml"));
         assert!(!is_kept("secretsx/a"));
         assert!(!is_kept("prometheus/targets/etcdx/a.json"));

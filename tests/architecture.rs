@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const STAGES: &[(&str, u32)] = &[
     // Leaves everything may use.
     ("files", 0),
-    ("logging", 0),
+    ("logging", 7),
     // The agent's config file schema: render writes it, the agent reads it.
     ("agent::config", 7),
     ("model", 1),

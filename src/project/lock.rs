@@ -5,8 +5,9 @@
 //!
 //! An advisory `flock` on the manifest's directory itself: the kernel releases it when the
 //! process ends however it ends (Ctrl-C, a crash), so a stale lock cannot block anyone, and
-//! taking it writes nothing (a command refused for bad input leaves no trace). The holder's
-//! pid goes into `.monstack/lock` when that directory exists already, for the waiting message.
+//! taking it writes nothing (a command refused for bad input leaves no trace, a no-op leaves
+//! every file as it was). The waiting message names the holder's pid from `/proc/locks` where
+//! there is one (Linux).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::error::{hinted, Error, Result};
-use crate::layout::{LOCK_FILE, OUT_DIR};
 use crate::output::Printer;
 
 /// How long a command waits for another one by default; `MONSTACK_LOCK_TIMEOUT` (seconds)
@@ -57,7 +57,7 @@ pub fn timeout_from_env() -> Result<Duration> {
 /// for another monstack that holds it (and saying so once).
 pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<ProjectLock> {
     let file = File::open(root).with_context(|| format!("opening {}", root.display()))?;
-    let path = root.join(OUT_DIR).join(LOCK_FILE);
+    let path = root.to_path_buf();
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -70,7 +70,7 @@ pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<Proj
                     .into())
             }
         }
-        let holder = holder_pid(&path);
+        let holder = holder_pid(root);
         if started.elapsed() >= timeout {
             return Err(Error::Other(hinted(
                 format!(
@@ -91,19 +91,37 @@ pub fn acquire(root: &Path, timeout: Duration, printer: &Printer) -> Result<Proj
         }
         std::thread::sleep(POLL);
     }
-    // Ours now: say who holds it, where there is a place for that already.
-    if path.parent().is_some_and(Path::is_dir) {
-        let pid = std::process::id().to_string();
-        std::fs::write(&path, pid).with_context(|| format!("writing {}", path.display()))?;
-    }
     Ok(ProjectLock { _file: file, path })
 }
 
-/// The pid in the lock note, when that process still runs (a note left by an earlier holder
-/// that could not replace it names nobody).
-fn holder_pid(path: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+/// The pid holding a `flock` on `dir`, from `/proc/locks` (`1: FLOCK ADVISORY WRITE <pid>
+/// <major>:<minor>:<inode> 0 EOF`); `None` where that file does not exist.
+fn holder_pid(dir: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir).ok()?;
+        let wanted = format!(
+            "{:02x}:{:02x}:{}",
+            libc::major(meta.dev()),
+            libc::minor(meta.dev()),
+            meta.ino()
+        );
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        locks.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (kind, pid, file) = (fields.get(1)?, fields.get(4)?, fields.get(5)?);
+            (*kind == "FLOCK" && *file == wanted)
+                .then(|| pid.parse().ok())
+                .flatten()
+                .filter(|pid| alive(*pid))
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 #[cfg(unix)]
@@ -153,12 +171,8 @@ mod tests {
     #[test]
     fn a_second_holder_waits_and_times_out_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join(OUT_DIR)).unwrap();
         let first = acquire(dir.path(), Duration::from_secs(1), &quiet()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(first.path()).unwrap(),
-            std::process::id().to_string()
-        );
+        assert_eq!(holder_pid(dir.path()), Some(std::process::id()));
         // flock locks belong to the open file description: a second open in this process
         // conflicts like another process would.
         let started = Instant::now();
@@ -178,7 +192,7 @@ mod tests {
     fn taking_the_lock_writes_nothing_where_there_is_no_monstack_directory() {
         let dir = tempfile::tempdir().unwrap();
         let lock = acquire(dir.path(), Duration::from_secs(1), &quiet()).unwrap();
-        assert!(!dir.path().join(OUT_DIR).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         drop(lock);
     }
 
