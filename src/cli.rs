@@ -18,7 +18,7 @@ use crate::output::ColorChoice;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`."
+    after_help = "Start with `monstack init`, then `monstack validate` and `monstack up` (`monstack render` writes the files without starting anything)."
 )]
 pub struct Cli {
     /// The manifest to read. Goes before the subcommand, as with docker compose:

@@ -105,6 +105,9 @@ pub struct Stack {
     /// Extra Grafana datasources besides the provisioned Prometheus (and Alertmanager).
     pub datasources: Vec<Datasource>,
     pub dashboards: Vec<Dashboard>,
+    /// What the manifest asks for that works, but not as the user may expect, as
+    /// `file:line:col: message` lines; printed as warnings when it loads.
+    pub warnings: Vec<String>,
 }
 
 impl Stack {

@@ -37,7 +37,7 @@ pub fn load_text(ctx: &Context, text: &str) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    load_source(&source, &env)
+    load_source(&source, &env, &ctx.printer)
 }
 
 /// The manifest's text for commands that edit it; a missing file is an input error pointing at
@@ -227,7 +227,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
                 display_name: "<built-in starter manifest>",
                 root: &root,
             };
-            return load_source(&source, &env);
+            return load_source(&source, &env, &ctx.printer);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::usage(
@@ -244,7 +244,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    load_source(&source, &env)
+    load_source(&source, &env, &ctx.printer)
 }
 
 impl Context {
@@ -257,8 +257,15 @@ impl Context {
 
 /// Loads a manifest and registers the secrets it holds for redaction, so no message printed
 /// from here on shows them.
-fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {
+fn load_source(
+    source: &Source,
+    env: manifest::interpolate::Lookup,
+    printer: &Printer,
+) -> Result<Stack> {
     let stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    for warning in &stack.warnings {
+        printer.warn(warning);
+    }
     for secret in stack.secrets() {
         crate::output::redact::register(secret);
     }

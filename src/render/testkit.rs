@@ -20,6 +20,7 @@ fn d(text: &str) -> Duration {
 /// Only the defaults: Prometheus and Grafana, no jobs, no alerting.
 pub fn minimal() -> Stack {
     Stack {
+        warnings: vec![],
         project: "minimal".into(),
         root: "/project".into(),
         prometheus: Prometheus {
