@@ -108,6 +108,9 @@ pub struct Stack {
     /// What the manifest asks for that works, but not as the user may expect, as
     /// `file:line:col: message` lines; printed as warnings when it loads.
     pub warnings: Vec<String>,
+    /// Loaded from the built-in starter manifest (there is no monstack.yaml): messages must
+    /// not point at a file that does not exist.
+    pub starter: bool,
 }
 
 impl Stack {

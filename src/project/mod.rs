@@ -227,7 +227,9 @@ pub fn load(ctx: &Context) -> Result<Stack> {
                 display_name: "<built-in starter manifest>",
                 root: &root,
             };
-            return load_source(&source, &env, &ctx.printer);
+            let mut stack = load_source(&source, &env, &ctx.printer)?;
+            stack.starter = true;
+            return Ok(stack);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::usage(

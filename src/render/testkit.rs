@@ -21,6 +21,7 @@ fn d(text: &str) -> Duration {
 pub fn minimal() -> Stack {
     Stack {
         warnings: vec![],
+        starter: false,
         project: "minimal".into(),
         root: "/project".into(),
         prometheus: Prometheus {

@@ -200,6 +200,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         datasources,
         dashboards,
         warnings,
+        starter: false,
     })
 }
 
