@@ -587,8 +587,8 @@ mod tests {
             serde_json::from_slice(&std::fs::read(targets.join("monitor.json")).unwrap()).unwrap();
         assert_eq!(
             file[1]["labels"],
-            serde_json::json!({"__metrics_path__": "/actuator/metrics", "service": "monitor",
-                               "service_id": "2", "zone": "a"})
+            serde_json::json!({"__metrics_path__": "/actuator/metrics", "job": "monitor",
+                               "service": "monitor", "service_id": "2", "zone": "a"})
         );
 
         // A malformed registration is skipped; the others are untouched.
