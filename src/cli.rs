@@ -178,6 +178,10 @@ pub enum Command {
         /// .monstack/agent/agent.yml if it exists).
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// Keep registrations of localhost / 127.0.0.0/8 / ::1 as they are, instead of
+        /// scraping them at host.docker.internal (default: discovery.etcd.rewrite_loopback).
+        #[arg(long)]
+        keep_loopback: bool,
     },
     /// Write the discovered target files once from etcd, and exit (for scripts).
     Sync,

@@ -230,6 +230,10 @@ pub struct Discovery {
 pub struct EtcdDiscovery {
     /// Key prefix services register under, always ending in `/`.
     pub prefix: String,
+    /// Rewrite registrations of the host's loopback (`localhost`, 127.0.0.0/8, `::1`) to
+    /// `host.docker.internal`: a service registering from the host never means Prometheus'
+    /// own loopback. Default true.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,8 @@ pub struct DiscoveryConfig {
     pub etcd_url: String,
     pub prefix: String,
     pub targets_dir: PathBuf,
+    /// Rewrite loopback registrations (`localhost:8080`) to `host.docker.internal`.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -113,6 +113,7 @@ pub async fn run(
             // them means the connection is dead.
             let etcd = Etcd::new(&client, d.etcd_url)
                 .with_watch_idle_timeout(std::time::Duration::from_secs(75));
+            discovery::set_rewrite_loopback(d.rewrite_loopback);
             discovery::run_bridge(etcd, d.prefix, d.targets_dir, metrics, async move {
                 let _ = stop.changed().await;
             })

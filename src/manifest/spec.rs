@@ -215,6 +215,7 @@ pub static DINGTALK: Section = Section {
         opt("keyword", Ty::Str, "A keyword the robot requires in every message."),
         opt("at_mobiles", Ty::StrList, "Mobile numbers to @mention."),
         opt("at_all", Ty::Bool, "@mention everyone. Default: false."),
+        opt("rewrite_loopback", Ty::Bool, "Scrape registrations of localhost, 127.0.0.0/8 or ::1 at host.docker.internal (Prometheus' own loopback is its container's). Default: true."),
     ],
 };
 

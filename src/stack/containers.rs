@@ -366,6 +366,9 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             agent
                 .cmd
                 .extend(["--targets-dir".into(), "/targets".into()]);
+            if !discovery.rewrite_loopback {
+                agent.cmd.push("--keep-loopback".into());
+            }
             agent.mounts.push(Mount {
                 source: MountSource::Bind(dir(crate::layout::ETCD_TARGETS_DIR)),
                 target: "/targets".into(),

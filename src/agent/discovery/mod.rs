@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use crate::clients::etcd::{Etcd, WatchError, WatchEvent};
-pub use registration::{parse_registration, Registration};
+pub use registration::{parse_registration, set_rewrite_loopback, Registration};
 pub use targets::{file_name, Registry};
 use targets::{remove_file, write_all, write_if_changed};
 

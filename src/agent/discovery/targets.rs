@@ -199,6 +199,7 @@ mod tests {
             address: address.into(),
             metrics_path: "/metrics".into(),
             labels: BTreeMap::new(),
+            registered_as: None,
         }
     }
 
