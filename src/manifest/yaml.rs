@@ -265,27 +265,33 @@ impl Weight {
     }
 }
 
-enum Open {
-    Seq {
-        node: Node,
-        anchor: usize,
-        before: Weight,
-    },
-    Map {
-        node: Node,
-        anchor: usize,
-        before: Weight,
-        pending_key: Option<Node>,
-        /// Keys seen so far, with where: finding a duplicate must not cost a scan of the map.
-        keys: HashMap<String, Pos>,
-    },
+/// A list or mapping whose end has not come yet.
+struct Open {
+    /// `Value::Seq` or `Value::Map`, filled as the children arrive.
+    node: Node,
+    anchor: usize,
+    /// [`Builder::total`] just after this collection was counted.
+    before: Weight,
+    /// How many levels the deepest child so far spans (a scalar spans none).
+    tallest: usize,
+    /// A mapping's key waiting for its value.
+    pending_key: Option<Node>,
+    /// A mapping's keys so far, with where: finding a duplicate must not cost a scan.
+    keys: HashMap<String, Pos>,
+}
+
+/// What an alias copies.
+struct Anchored {
+    node: Node,
+    weight: Weight,
+    height: usize,
 }
 
 struct Builder<'a> {
     cursor: Cursor<'a>,
     stack: Vec<Open>,
     root: Option<Node>,
-    anchors: HashMap<usize, (Node, Weight)>,
+    anchors: HashMap<usize, Anchored>,
     error: Option<SyntaxError>,
     /// Everything built so far, aliases counted by what they copy.
     total: Weight,
@@ -339,18 +345,6 @@ impl Builder<'_> {
         false
     }
 
-    fn open(&mut self, pos: Pos, tag: Option<Tag>) -> bool {
-        if let Some(tag) = tag {
-            self.fail_tag(pos, &tag);
-            return false;
-        }
-        if self.stack.len() >= MAX_DEPTH {
-            self.error.get_or_insert(too_deep(pos));
-            return false;
-        }
-        self.charge(Weight { values: 1, text: 0 }, pos, false)
-    }
-
     fn fail_tag(&mut self, pos: Pos, tag: &Tag) {
         let shown = match tag.handle.as_str() {
             "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
@@ -363,28 +357,24 @@ impl Builder<'_> {
         );
     }
 
-    fn push_value(&mut self, node: Node) {
-        if let Err((pos, message, hint)) = self.insert(node) {
+    /// Adds a finished node, `height` levels of lists and mappings, to the tree.
+    fn push_value(&mut self, node: Node, height: usize) {
+        if let Err((pos, message, hint)) = self.insert(node, height) {
             self.fail(pos, message, Some(hint));
         }
     }
 
     /// Puts a finished node where it belongs: the root, the open list, or the open mapping (as
     /// its next key, or as the value of the pending key).
-    fn insert(&mut self, node: Node) -> Result<(), (Pos, String, String)> {
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Open::Seq { node: seq, .. }) => {
-                if let Value::Seq(items) = &mut seq.value {
-                    items.push(node);
-                }
-            }
-            Some(Open::Map {
-                node: map,
-                pending_key,
-                keys,
-                ..
-            }) => match pending_key.take() {
+    fn insert(&mut self, node: Node, height: usize) -> Result<(), (Pos, String, String)> {
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        open.tallest = open.tallest.max(height);
+        match &mut open.node.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => match open.pending_key.take() {
                 None => {
                     if matches!(&node.value, Value::Scalar { text, quoted: false } if text == "<<")
                     {
@@ -395,32 +385,61 @@ impl Builder<'_> {
                                 .into(),
                         ));
                     }
-                    *pending_key = Some(node);
+                    open.pending_key = Some(node);
                 }
                 Some(key) => {
                     if let Value::Scalar { text, .. } = &key.value {
-                        if let Some(first) = keys.get(text) {
+                        if let Some(first) = open.keys.get(text) {
                             return Err((
                                 key.pos,
                                 format!("duplicate key `{text}`"),
                                 format!("`{text}` is first given at line {}", first.line),
                             ));
                         }
-                        keys.insert(text.clone(), key.pos);
+                        open.keys.insert(text.clone(), key.pos);
                     }
-                    if let Value::Map(entries) = &mut map.value {
-                        entries.push((key, node));
-                    }
+                    entries.push((key, node));
                 }
             },
+            Value::Null | Value::Scalar { .. } => unreachable!("only collections are open"),
         }
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node, weight: Weight) {
+    fn remember(&mut self, anchor: usize, node: &Node, weight: Weight, height: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, (node.clone(), weight));
+            let node = node.clone();
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node,
+                    weight,
+                    height,
+                },
+            );
         }
+    }
+
+    /// Opens a list or mapping (`value`) unless a tag or the depth forbids it.
+    fn open_collection(&mut self, pos: Pos, anchor: usize, tag: Option<Tag>, value: Value) {
+        if let Some(tag) = tag {
+            return self.fail_tag(pos, &tag);
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            self.error.get_or_insert(too_deep(pos));
+            return;
+        }
+        if !self.charge(Weight { values: 1, text: 0 }, pos, false) {
+            return;
+        }
+        self.stack.push(Open {
+            node: Node { pos, value },
+            anchor,
+            before: self.total,
+            tallest: 0,
+            pending_key: None,
+            keys: HashMap::new(),
+        });
     }
 
     fn on_event(&mut self, event: Event, mark: Marker) {
@@ -451,51 +470,25 @@ impl Builder<'_> {
                     Value::Scalar { text, quoted }
                 };
                 let node = Node { pos, value };
-                self.remember(anchor, &node, weight);
-                self.push_value(node);
+                self.remember(anchor, &node, weight, 0);
+                self.push_value(node, 0);
             }
             Event::SequenceStart(anchor, tag) => {
-                if !self.open(pos, tag) {
-                    return;
-                }
-                self.stack.push(Open::Seq {
-                    node: Node {
-                        pos,
-                        value: Value::Seq(Vec::new()),
-                    },
-                    anchor,
-                    before: self.total,
-                });
+                self.open_collection(pos, anchor, tag, Value::Seq(Vec::new()))
             }
             Event::MappingStart(anchor, tag) => {
-                if !self.open(pos, tag) {
-                    return;
-                }
-                self.stack.push(Open::Map {
-                    node: Node {
-                        pos,
-                        value: Value::Map(Vec::new()),
-                    },
-                    anchor,
-                    before: self.total,
-                    pending_key: None,
-                    keys: HashMap::new(),
-                });
+                self.open_collection(pos, anchor, tag, Value::Map(Vec::new()))
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (mut node, anchor, before) = match self.stack.pop() {
-                    Some(Open::Seq {
-                        node,
-                        anchor,
-                        before,
-                    })
-                    | Some(Open::Map {
-                        node,
-                        anchor,
-                        before,
-                        ..
-                    }) => (node, anchor, before),
-                    None => return,
+                let Some(Open {
+                    mut node,
+                    anchor,
+                    before,
+                    tallest,
+                    ..
+                }) = self.stack.pop()
+                else {
+                    return;
                 };
                 // A block mapping's start event is marked at its first `:`; point at its first
                 // key instead, where a reader looks.
@@ -509,20 +502,25 @@ impl Builder<'_> {
                 // `before` was taken after the collection itself was counted.
                 let mut weight = self.total.minus(before);
                 weight.values += 1;
-                self.remember(anchor, &node, weight);
-                self.push_value(node);
+                self.remember(anchor, &node, weight, tallest + 1);
+                self.push_value(node, tallest + 1);
             }
             Event::Alias(id) => {
-                let Some(&(_, weight)) = self.anchors.get(&id) else {
+                let Some(&Anchored { weight, height, .. }) = self.anchors.get(&id) else {
                     return self.fail(pos, "unknown alias", None);
                 };
+                // Aliases of aliases nest one level deeper each: `b: &b [*a]`, `c: &c [*b]`...
+                if self.stack.len() + height > MAX_DEPTH {
+                    self.error.get_or_insert(too_deep(pos));
+                    return;
+                }
                 // Counted before copying: the copy is what an alias bomb is made of.
                 if !self.charge(weight, pos, true) {
                     return;
                 }
-                let mut node = self.anchors[&id].0.clone();
+                let mut node = self.anchors[&id].node.clone();
                 node.pos = pos;
-                self.push_value(node);
+                self.push_value(node, height);
             }
             Event::DocumentStart => {
                 self.documents += 1;
@@ -709,6 +707,27 @@ mod tests {
         let err = parse(&nested_maps).unwrap_err();
         assert_eq!(err.pos.line, 65, "{err:?}");
         assert!(err.message.contains("deeper than 64 levels"), "{err:?}");
+    }
+
+    #[test]
+    fn aliases_of_aliases_cannot_nest_past_the_depth_limit() {
+        // Each line one level deeper than the last, at a few bytes a level.
+        let mut text = "l0: &l0 [x]\n".to_string();
+        for i in 1..100_000 {
+            text.push_str(&format!("l{i}: &l{i} [*l{}]\n", i - 1));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("deeper than 64 levels"), "{err:?}");
+        assert_eq!(err.pos.line, 64, "{err:?}");
+        assert_eq!(&text[err.pos.offset..err.pos.offset + 4], "*l62");
+        // Up to the limit it is an ordinary tree.
+        let shallow: String = (0..63)
+            .map(|i| match i {
+                0 => "l0: &l0 [x]\n".to_string(),
+                i => format!("l{i}: &l{i} [*l{}]\n", i - 1),
+            })
+            .collect();
+        assert!(parse(&shallow).is_ok());
     }
 
     #[test]
