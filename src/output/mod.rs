@@ -66,9 +66,15 @@ pub fn was_closed_at_start(stream: Stream) -> bool {
 
 static CLOSED_AT_START: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 
-/// Writes `text` to `stream`, in full, or records why not. After a failure the stream is not
-/// written again.
+/// Writes `text` to `stream` with every secret masked ([`redact`]), in full, or records why
+/// not. After a failure the stream is not written again.
 pub fn emit(stream: Stream, text: &str) {
+    emit_unredacted(stream, &redact::redact(text));
+}
+
+/// [`emit`] without the masking: only for the one message whose point is a secret (Grafana's
+/// generated password, shown once).
+fn emit_unredacted(stream: Stream, text: &str) {
     let i = stream as usize;
     if LOST[i].get().is_some() {
         return;
@@ -160,6 +166,12 @@ impl Printer {
         if essential || !self.quiet {
             emit(Stream::Stdout, &format!("{text}\n"));
         }
+    }
+
+    /// A result that is a secret the user must see once (the generated Grafana password):
+    /// the only output that is not masked.
+    pub fn secret_result(&self, text: &str) {
+        emit_unredacted(Stream::Stdout, &format!("{text}\n"));
     }
 
     /// Progress and success lines on stderr, silenced by `-q`.
