@@ -9,6 +9,7 @@
 pub mod diagnostics;
 pub mod edit;
 pub mod interpolate;
+pub mod promql;
 pub mod reader;
 pub mod spec;
 mod validate;
