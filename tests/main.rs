@@ -8,6 +8,7 @@ mod cli;
 mod dashboards;
 mod discovery;
 mod hostile;
+mod hostile_input;
 mod images;
 mod import;
 mod malformed;

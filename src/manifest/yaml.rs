@@ -102,11 +102,14 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 return Err(too_deep(pos));
             }
             Err(e) => {
+                let hint = e.info().contains("tab").then(|| {
+                    "YAML indents with spaces, never tabs: replace the tabs on this line".into()
+                });
                 return Err(SyntaxError {
                     pos: builder.pos(e.marker()),
                     message: e.info().to_string(),
-                    hint: None,
-                })
+                    hint,
+                });
             }
         };
         if event == Event::StreamEnd {
@@ -728,6 +731,20 @@ mod tests {
             })
             .collect();
         assert!(parse(&shallow).is_ok());
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_says_to_use_spaces() {
+        for text in [
+            "prometheus:\n\tport: 9091\n",
+            "targets:\n  - job: api\n\t targets: []\n",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.pos.line, 2, "{err:?}");
+            assert!(err.hint.unwrap().contains("never tabs"));
+        }
+        // A tab inside a quoted value is text.
+        assert!(parse("a: \"x\ty\"\n").is_ok());
     }
 
     #[test]
