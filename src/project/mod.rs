@@ -65,8 +65,9 @@ pub fn project_name(ctx: &Context) -> Result<String> {
         Ok(stack) => Ok(stack.project),
         Err(_) => {
             let root = manifest_dir(&ctx.file)?;
-            let from_key = std::fs::read_to_string(&ctx.file)
+            let from_key = manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES)
                 .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| project_key(&text));
             Ok(from_key.unwrap_or_else(|| manifest::project_from_dir(&root)))
         }
@@ -113,8 +114,9 @@ pub fn proven_project(ctx: &Context, explicit: Option<&str>) -> Result<ProvenPro
         }
         Err(error) => error,
     };
-    let from_key = std::fs::read_to_string(&ctx.file)
+    let from_key = manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES)
         .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| project_key(&text));
     match from_key {
         Some(name) if manifest::valid_project(&name) => Ok(ProvenProject {
