@@ -5,6 +5,10 @@
 //!
 //! HTTP endpoints:
 //! - `GET /metrics`, `GET /-/ready`, `GET /-/healthy`;
+//! - `GET /sd/etcd`: the discovered services in Prometheus' HTTP service discovery format
+//!   (`[{"targets": ["host:port"], "labels": {"service": ..., "service_id": ...}}]`, the labels
+//!   of the target files), for a Prometheus that cannot read the files (Kubernetes). 503 until
+//!   the first listing from etcd, 404 when the agent does no discovery.
 //! - `POST /dingtalk/<channel>`: an Alertmanager (or Grafana) webhook payload, sent on to the
 //!   channel's DingTalk robot. 200 once DingTalk accepted it. On failure the body has the
 //!   reason, and Alertmanager counts a failed notification: 502 when the retries ran out on a
@@ -137,6 +141,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(serve_metrics))
         .route("/-/ready", get(ready))
         .route("/-/healthy", get(healthy))
+        .route(crate::model::AGENT_HTTP_SD_PATH, get(http_sd))
         .route("/dingtalk/{channel}", post(dingtalk_send))
         .route("/dingtalk/{channel}/status", get(dingtalk_status))
         .with_state(shared)
@@ -157,6 +162,24 @@ async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "waiting for the first listing from etcd\n",
         )
+    }
+}
+
+async fn http_sd(State(shared): State<Arc<Shared>>) -> Response {
+    if !shared.discovery {
+        return (
+            StatusCode::NOT_FOUND,
+            "this agent does no etcd discovery (run it with --etcd)\n",
+        )
+            .into_response();
+    }
+    match shared.metrics.published.answer() {
+        Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first listing from etcd\n",
+        )
+            .into_response(),
     }
 }
 
