@@ -47,7 +47,10 @@ struct Route {
 struct Matcher {
     name: String,
     value: String,
-    match_type: &'static str,
+    /// `None` is equality, the default: a bare `=` is YAML 1.1's value tag, which PyYAML-based
+    /// tools refuse to read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    match_type: Option<&'static str>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -153,7 +156,7 @@ pub(super) fn objects(cluster: &Cluster) -> anyhow::Result<Vec<Rendered>> {
                 matchers: vec![Matcher {
                     name: "alertname".into(),
                     value: alerts.join("|"),
-                    match_type: "=~",
+                    match_type: Some("=~"),
                 }],
                 continue_: true,
                 ..Route::default()
@@ -170,7 +173,7 @@ pub(super) fn objects(cluster: &Cluster) -> anyhow::Result<Vec<Rendered>> {
         matchers: vec![Matcher {
             name: PROJECT_ALERT_LABEL.into(),
             value: stack.project.clone(),
-            match_type: "=",
+            match_type: None,
         }],
         continue_: false,
         routes,
