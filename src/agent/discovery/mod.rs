@@ -313,7 +313,7 @@ impl Bridge {
             .fetch_add(skipped.len() as u64, Ordering::Relaxed);
         write_all(&self.dir, &registry.files())?;
         self.registry = registry;
-        self.metrics.published.publish(&self.registry);
+        self.metrics.published.replace(&self.registry);
         self.revision = revision;
         self.metrics.synced_now(&self.registry);
         tracing::info!(
@@ -351,6 +351,11 @@ impl Bridge {
 
     /// Applies one put or delete and rewrites the file of the service it touched.
     fn apply(&mut self, event: WatchEvent) -> Result<()> {
+        let key = match &event {
+            WatchEvent::Put(kv) => kv.key.clone(),
+            WatchEvent::Delete { key, .. } => key.clone(),
+            WatchEvent::Progress { .. } => return Ok(()),
+        };
         let (touched, mod_revision) = match event {
             WatchEvent::Put(kv) => {
                 let touched = match parse_registration(&kv.key, &kv.value, &self.prefix) {
@@ -392,7 +397,7 @@ impl Bridge {
                 }
                 None => remove_file(&path)?,
             }
-            self.metrics.published.publish(&self.registry);
+            self.metrics.published.mirror(&key, self.registry.get(&key));
         }
         self.revision = self.revision.max(mod_revision);
         self.metrics.synced_now(&self.registry);
