@@ -235,6 +235,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
+    /// Write the stack for another platform (Kubernetes with kube-prometheus-stack).
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// Print the JSON Schema of monstack.yaml (for editors).
     Schema,
     /// Print shell completions.
@@ -265,6 +270,36 @@ pub enum AlertCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// A kustomize directory for a cluster running kube-prometheus-stack: ScrapeConfigs,
+    /// PrometheusRules, an AlertmanagerConfig, Grafana sidecar ConfigMaps, the agent and etcd.
+    ///
+    /// Every object is labelled `release: RELEASE`, which kube-prometheus-stack selects by.
+    /// Secrets (SMTP password, webhook, Slack and DingTalk URLs) go into Secret objects, written
+    /// readable by you alone. Apply with `kubectl apply -k DIR --server-side`.
+    ///
+    /// Example: monstack export kubernetes --namespace monitoring --release prom -o k8s/
+    Kubernetes {
+        /// The namespace of every object.
+        #[arg(long, default_value = "monitoring", value_name = "N")]
+        namespace: String,
+        /// kube-prometheus-stack's Helm release name (the `release` label it selects).
+        #[arg(long, default_value = "kube-prometheus-stack", value_name = "R")]
+        release: String,
+        /// The directory to write (created; an earlier export there is replaced).
+        #[arg(short, long, default_value = "kubernetes", value_name = "DIR")]
+        output: PathBuf,
+        /// The agent's image, where the cluster can pull it (default: monstack-agent:VERSION).
+        #[arg(long, value_name = "IMAGE")]
+        agent_image: Option<String>,
+        /// An etcd the cluster already has (http://host:2379); without it the stack's own
+        /// single-member etcd is exported.
+        #[arg(long, value_name = "URL")]
+        etcd: Option<String>,
     },
 }
 

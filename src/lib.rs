@@ -12,6 +12,7 @@ pub mod clients;
 pub mod commands;
 pub mod dashboards;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod layout;
 pub mod logging;

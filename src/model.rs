@@ -17,6 +17,8 @@ pub const PUSHGATEWAY: &str = "pushgateway";
 /// The monstack agent (etcd discovery bridge, DingTalk relay): `agent:8060` on the network.
 pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 8060;
+/// The agent's Prometheus HTTP service discovery endpoint (etcd-discovered services).
+pub const AGENT_HTTP_SD_PATH: &str = "/sd/etcd";
 
 /// Uid of the provisioned Prometheus datasource; dashboards and alert rules refer to it.
 pub const PROMETHEUS_DATASOURCE_UID: &str = "prometheus";

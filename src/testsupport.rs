@@ -41,6 +41,8 @@ pub const AMTOOL: &str = "amtool-0.28";
 pub const ALERTMANAGER_NEWEST: &str = "alertmanager-0.33";
 pub const ETCD: &str = "etcd-3.5";
 pub const PUSHGATEWAY: &str = "pushgateway-1.11";
+/// Debian's kustomize (any version: the export's kustomization uses only `resources`).
+pub const KUSTOMIZE: &str = "kustomize";
 
 /// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
 pub fn binary_cache() -> PathBuf {
@@ -64,6 +66,30 @@ pub fn pinned(name: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// The Python virtualenv `.ci/run` installs the validators into (`kubernetes-validate`,
+/// `check-jsonschema`): `MONSTACK_CI_VENV`, else `target/ci-venv` in the source tree.
+pub fn ci_venv() -> PathBuf {
+    match std::env::var_os("MONSTACK_CI_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv"),
+    }
+}
+
+/// A program of that virtualenv (`kubernetes-validate`), or `None` after [`skip_or_fail`] says
+/// how to install it.
+pub fn venv_tool(name: &str) -> Option<PathBuf> {
+    let path = ci_venv().join("bin").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    skip_or_fail(&format!(
+        "{name} not found at {} (`bash .ci/run` installs it: python3 -m venv target/ci-venv && \
+         target/ci-venv/bin/pip install kubernetes-validate check-jsonschema)",
+        path.display()
+    ));
+    None
 }
 
 /// The root of the unpacked package a pinned binary comes from (`.../usr/bin/x` -> `...`), for

@@ -22,6 +22,8 @@ const STAGES: &[(&str, u32)] = &[
     ("output", 6),
     ("cli", 7),
     ("render", 8),
+    // Reads the validated model and render's output; only commands use it.
+    ("export", 9),
     ("signal", 9),
     ("project", 13),
     ("clients", 10),

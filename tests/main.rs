@@ -7,6 +7,7 @@ mod architecture;
 mod cli;
 mod dashboards;
 mod discovery;
+mod export;
 mod hostile;
 mod hostile_input;
 mod images;

@@ -10,6 +10,10 @@
 //!   401 otherwise, before anything else is looked at, so that nobody who merely reaches the
 //!   port can have the relay sign and send a message, or learn the channels' names and errors.
 //!   An agent without channels has nothing to protect and answers 404 as below;
+//! - `GET /sd/etcd` (open, like `/metrics`): the discovered services in Prometheus' HTTP
+//!   service discovery format (`[{"targets": ["host:port"], "labels": {...}}]`, the labels of
+//!   the target files), for a Prometheus that cannot read the files (Kubernetes). 503 until the
+//!   first listing from etcd, 404 when the agent does no discovery.
 //! - `POST /dingtalk/<channel>`: an Alertmanager (or Grafana) webhook payload, sent on to the
 //!   channel's DingTalk robot. 200 once DingTalk accepted it. On failure the body has the
 //!   reason, and Alertmanager counts a failed notification: 502 when the retries ran out on a
@@ -205,6 +209,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(serve_metrics))
         .route("/-/ready", get(ready))
         .route("/-/healthy", get(healthy))
+        .route(crate::model::AGENT_HTTP_SD_PATH, get(http_sd))
         .merge(relay)
         .with_state(shared)
 }
@@ -235,6 +240,24 @@ async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "waiting for the first listing from etcd\n",
         )
+    }
+}
+
+async fn http_sd(State(shared): State<Arc<Shared>>) -> Response {
+    if !shared.discovery {
+        return (
+            StatusCode::NOT_FOUND,
+            "this agent does no etcd discovery (run it with --etcd)\n",
+        )
+            .into_response();
+    }
+    match shared.metrics.published.answer() {
+        Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first listing from etcd\n",
+        )
+            .into_response(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod agent;
 mod alert;
 mod down;
+mod export;
 mod import_dashboard;
 mod init;
 mod logs;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::cli::{AlertCommand, Cli, Command};
+use crate::cli::{AlertCommand, Cli, Command, ExportTarget};
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::output::Printer;
@@ -175,6 +176,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             AlertCommand::Test { channels } => alert::test(&ctx, &channels).await,
             AlertCommand::List { json } => alert::list(&ctx, json).await,
         },
+        Command::Export {
+            target:
+                ExportTarget::Kubernetes {
+                    namespace,
+                    release,
+                    output,
+                    agent_image,
+                    etcd,
+                },
+        } => export::kubernetes(
+            &ctx,
+            crate::export::Options {
+                namespace,
+                release,
+                agent_image: agent_image.unwrap_or_else(crate::export::default_agent_image),
+                etcd_url: etcd,
+            },
+            &output,
+        ),
         Command::Schema => {
             let schema = manifest::spec::json_schema(&crate::dashboards::bundled_names());
             let text = serde_json::to_string_pretty(&schema).context("printing the schema")?;

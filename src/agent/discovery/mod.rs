@@ -13,6 +13,7 @@
 //! counters about them. Reading one registration is in `registration.rs`, the target files in
 //! `targets.rs`.
 
+mod http_sd;
 mod registration;
 mod targets;
 
@@ -26,6 +27,7 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use crate::clients::etcd::{Etcd, WatchError, WatchEvent};
+pub use http_sd::Published;
 pub use registration::{parse_registration, set_rewrite_loopback, Registration};
 pub use targets::{file_name, Registry};
 use targets::{remove_file, write_all, write_if_changed};
@@ -112,6 +114,9 @@ pub struct BridgeMetrics {
     pub events: AtomicU64,
     /// Registrations skipped because they could not be read (counted each time one is seen).
     pub skipped_registrations: AtomicU64,
+    /// Not a metric: the registry as last published, which `GET /sd/etcd` answers with. Here
+    /// because this is what the bridge already shares with the HTTP handlers.
+    pub published: Published,
 }
 
 impl BridgeMetrics {
@@ -308,6 +313,7 @@ impl Bridge {
             .fetch_add(skipped.len() as u64, Ordering::Relaxed);
         write_all(&self.dir, &registry.files())?;
         self.registry = registry;
+        self.metrics.published.replace(&self.registry);
         self.revision = revision;
         self.metrics.synced_now(&self.registry);
         tracing::info!(
@@ -345,6 +351,11 @@ impl Bridge {
 
     /// Applies one put or delete and rewrites the file of the service it touched.
     fn apply(&mut self, event: WatchEvent) -> Result<()> {
+        let key = match &event {
+            WatchEvent::Put(kv) => kv.key.clone(),
+            WatchEvent::Delete { key, .. } => key.clone(),
+            WatchEvent::Progress { .. } => return Ok(()),
+        };
         let (touched, mod_revision) = match event {
             WatchEvent::Put(kv) => {
                 let touched = match parse_registration(&kv.key, &kv.value, &self.prefix) {
@@ -386,6 +397,7 @@ impl Bridge {
                 }
                 None => remove_file(&path)?,
             }
+            self.metrics.published.mirror(&key, self.registry.get(&key));
         }
         self.revision = self.revision.max(mod_revision);
         self.metrics.synced_now(&self.registry);

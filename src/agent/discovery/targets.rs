@@ -95,6 +95,13 @@ impl Registry {
             .collect()
     }
 
+    /// Every instance of every service as one Prometheus HTTP SD answer
+    /// (`[{"targets": [...], "labels": {...}}]`), with the labels of the target files.
+    pub fn http_sd(&self) -> Vec<u8> {
+        serde_json::to_vec(&groups(self.by_key.iter().collect()))
+            .expect("target groups always serialize")
+    }
+
     pub fn file(&self, file: &str) -> Option<Vec<u8>> {
         let members: Vec<(&String, &Registration)> = self
             .by_key
@@ -106,9 +113,18 @@ impl Registry {
 }
 
 /// One service's file_sd file: its instances, sorted, as pretty JSON.
-fn render_file(mut members: Vec<(&String, &Registration)>) -> Vec<u8> {
+fn render_file(members: Vec<(&String, &Registration)>) -> Vec<u8> {
+    let mut contents =
+        serde_json::to_vec_pretty(&groups(members)).expect("target groups always serialize");
+    contents.push(b'\n');
+    contents
+}
+
+/// One target group per instance, sorted by service, id and key: the same groups in a file_sd
+/// file and in the HTTP SD answer.
+fn groups<'a>(mut members: Vec<(&'a String, &'a Registration)>) -> Vec<TargetGroup<'a>> {
     members.sort_by(|(ka, a), (kb, b)| (&a.name, &a.id, ka).cmp(&(&b.name, &b.id, kb)));
-    let groups: Vec<TargetGroup> = members
+    members
         .into_iter()
         .map(|(_, r)| {
             let mut labels: BTreeMap<&str, &str> = r
@@ -130,10 +146,7 @@ fn render_file(mut members: Vec<(&String, &Registration)>) -> Vec<u8> {
                 labels,
             }
         })
-        .collect();
-    let mut contents = serde_json::to_vec_pretty(&groups).expect("target groups always serialize");
-    contents.push(b'\n');
-    contents
+        .collect()
 }
 
 /// Writes `files` into `dir` (only those that changed) and removes every other `*.json` there.
