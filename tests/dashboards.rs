@@ -104,7 +104,14 @@ fn title(panel: &Value) -> &str {
 fn bundled_dashboards_are_well_formed() {
     let all = all_dashboards();
     let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
-    for expected in ["go-micro", "go-runtime", "rust-runtime", "stack"] {
+    for expected in [
+        "go-micro",
+        "go-runtime",
+        "host",
+        "probes",
+        "rust-runtime",
+        "stack",
+    ] {
         assert!(
             names.contains(&expected),
             "{expected} is not bundled: {names:?}"

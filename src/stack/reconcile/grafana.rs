@@ -66,6 +66,7 @@ mod tests {
             grafana_admin_password: "unused",
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
+            host_gateway: None,
         };
         let specs = containers::desired(&stack, &tree, &host);
         (stack, specs)
