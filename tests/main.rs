@@ -7,6 +7,7 @@ mod architecture;
 mod cli;
 mod dashboards;
 mod discovery;
+mod exporters;
 mod hostile;
 mod images;
 mod import;

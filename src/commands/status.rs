@@ -50,6 +50,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
         agent_image: Some("monstack-agent"),
         host_user: (0, 0),
         host_gateway,
+        host_root_shared: false,
     };
     let specs = containers::desired(&stack, &tree, &host);
     let observed = engine.project_containers(&stack.project).await?;

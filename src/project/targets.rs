@@ -142,6 +142,7 @@ pub(crate) async fn reload_if_running(
             agent_image: None,
             host_user: (0, 0),
             host_gateway: None,
+            host_root_shared: false,
         };
         let specs = containers::desired(stack, tree, &host);
         let observed = engine.project_containers(&stack.project).await?;

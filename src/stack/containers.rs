@@ -178,6 +178,10 @@ pub struct HostContext<'a> {
     /// The address `host.docker.internal` resolves to in containers (Docker's bridge), which
     /// node_exporter listens on when its `bind` is loopback; `None` when unknown.
     pub host_gateway: Option<IpAddr>,
+    /// Whether the host's `/` is a shared (or slave) mount, as on systemd hosts: then
+    /// node_exporter's view of it follows later mounts (`rslave`), which Docker refuses for a
+    /// private mount.
+    pub host_root_shared: bool,
 }
 
 /// The containers the stack needs, in [`SERVICES`] order, with their hashes computed.
@@ -396,7 +400,7 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             source: MountSource::Bind("/".into()),
             target: "/host".into(),
             read_only: true,
-            propagation: Some("rslave"),
+            propagation: host.host_root_shared.then_some("rslave"),
         }];
         specs.push(node);
     }
@@ -513,6 +517,7 @@ mod tests {
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
             host_gateway: None,
+            host_root_shared: false,
         };
         desired(stack, &tree, &host)
     }
@@ -575,6 +580,7 @@ mod tests {
             agent_image: None,
             host_user: (0, 0),
             host_gateway: None,
+            host_root_shared: false,
         };
         assert!(desired(&stack, &tree, &host)
             .iter()
@@ -732,6 +738,7 @@ mod tests {
                 agent_image: Some("monstack-agent:test"),
                 host_user: (1000, 1000),
                 host_gateway: None,
+                host_root_shared: false,
             },
         );
         assert_eq!(find(&other, "grafana").spec_hash, before);
@@ -784,6 +791,7 @@ mod tests {
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
             host_gateway: Some(gateway),
+            host_root_shared: true,
         };
         let all = desired(&stack, &tree, &host);
         let node = find(&all, "node-exporter");
@@ -807,6 +815,16 @@ mod tests {
                 read_only: true,
                 propagation: Some("rslave")
             }]
+        );
+        // A private `/` (some VMs and containers): Docker refuses rslave there.
+        let private = HostContext {
+            host_root_shared: false,
+            ..host
+        };
+        let all_private = desired(&stack, &tree, &private);
+        assert_eq!(
+            find(&all_private, "node-exporter").mounts[0].propagation,
+            None
         );
         // Readiness, `status` and the port check look where it listens.
         assert_eq!(node.url(), "http://172.17.0.1:9100");

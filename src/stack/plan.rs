@@ -251,6 +251,7 @@ mod tests {
                 agent_image: Some("monstack-agent:test"),
                 host_user: (1000, 1000),
                 host_gateway: None,
+                host_root_shared: false,
             },
         )
     }

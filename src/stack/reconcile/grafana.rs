@@ -67,6 +67,7 @@ mod tests {
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
             host_gateway: None,
+            host_root_shared: false,
         };
         let specs = containers::desired(&stack, &tree, &host);
         (stack, specs)

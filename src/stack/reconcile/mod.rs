@@ -5,6 +5,7 @@
 
 mod apply;
 mod grafana;
+mod host;
 mod images;
 mod ports;
 mod readiness;
@@ -63,7 +64,7 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
 
     let password = secrets::grafana_password(&out_dir, stack.grafana.admin_password.as_deref())?;
     let agent_image = images::prepare_agent_image(&engine, stack, printer).await?;
-    let host_gateway = node_exporter_gateway(&engine, stack).await?;
+    let host_gateway = host::node_exporter_gateway(&engine, stack).await?;
     let host = HostContext {
         out_dir: &out_dir,
         secret_gid: apply::secret_gid(),
@@ -71,6 +72,7 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
         agent_image: agent_image.as_deref(),
         host_user: apply::host_user(),
         host_gateway,
+        host_root_shared: host::root_is_shared(),
     };
     let specs = containers::desired(stack, &tree, &host);
     let observed = engine.project_containers(&stack.project).await?;
@@ -251,25 +253,6 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
             kept_in: secrets::password_path(Path::new(OUT_DIR)),
         }),
     })
-}
-
-/// Docker's bridge address, when node_exporter listens there (its `bind` is loopback: in the
-/// host's network namespace that would be out of Prometheus' reach).
-async fn node_exporter_gateway(engine: &Engine, stack: &Stack) -> Result<Option<std::net::IpAddr>> {
-    let Some(node) = stack
-        .node_exporter
-        .as_ref()
-        .filter(|n| n.bind.is_loopback())
-    else {
-        return Ok(None);
-    };
-    match engine.host_gateway().await? {
-        Some(gateway) => Ok(Some(gateway)),
-        None => Err(crate::error::Error::usage(
-            "node_exporter would listen on the address of Docker's default bridge (host.docker.internal), and this engine has no default bridge; nothing was changed",
-            Some(format!("set `node_exporter: {{bind: ADDRESS}}` to an address of this machine that Prometheus' container reaches (port {})", node.port)),
-        )),
-    }
 }
 
 /// Turns `Keep` into `Reload` for a service whose configuration files were rewritten although
