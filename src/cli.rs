@@ -18,7 +18,7 @@ use crate::output::ColorChoice;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Start with `monstack init`, then `monstack validate` and `monstack render`."
+    after_help = "Start with `monstack init`, then `monstack validate` and `monstack up` (`monstack render` writes the files without starting anything)."
 )]
 pub struct Cli {
     /// The manifest to read. Goes before the subcommand, as with docker compose:
@@ -178,6 +178,10 @@ pub enum Command {
         /// .monstack/agent/agent.yml if it exists).
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// Keep registrations of localhost / 127.0.0.0/8 / ::1 as they are, instead of
+        /// scraping them at host.docker.internal (default: discovery.etcd.rewrite_loopback).
+        #[arg(long)]
+        keep_loopback: bool,
     },
     /// Write the discovered target files once from etcd, and exit (for scripts).
     Sync,

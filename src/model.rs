@@ -125,6 +125,12 @@ pub struct Stack {
     /// Extra Grafana datasources besides the provisioned Prometheus (and Alertmanager).
     pub datasources: Vec<Datasource>,
     pub dashboards: Vec<Dashboard>,
+    /// What the manifest asks for that works, but not as the user may expect, as
+    /// `file:line:col: message` lines; printed as warnings when it loads.
+    pub warnings: Vec<String>,
+    /// Loaded from the built-in starter manifest (there is no monstack.yaml): messages must
+    /// not point at a file that does not exist.
+    pub starter: bool,
 }
 
 impl Stack {
@@ -293,6 +299,10 @@ pub struct Discovery {
 pub struct EtcdDiscovery {
     /// Key prefix services register under, always ending in `/`.
     pub prefix: String,
+    /// Rewrite registrations of the host's loopback (`localhost`, 127.0.0.0/8, `::1`) to
+    /// `host.docker.internal`: a service registering from the host never means Prometheus'
+    /// own loopback. Default true.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -313,3 +313,72 @@ fn a_short_job_interval_lowers_the_inherited_timeout_as_prometheus_does() {
         "{job}"
     );
 }
+
+#[test]
+fn dashboards_without_grafana_are_a_warning_and_still_rendered() {
+    let project = Project::new().manifest("grafana: false\ndashboards: [go-runtime]\n");
+    let run = project.run(&["validate"]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("warning: monstack.yaml:2:1: `dashboards` are rendered but not shown: Grafana is disabled"),
+        "{}",
+        run.stderr
+    );
+    project.run(&["render"]).success();
+    assert!(project.exists(".monstack/grafana/dashboards/general/monstack-go-runtime.json"));
+    // Grafana-engine alerting without Grafana would deliver nothing: still an error.
+    let project = Project::new().manifest("grafana: false\nalerting: {engine: grafana}\n");
+    project.run(&["validate"]).code(2);
+}
+
+#[test]
+fn init_says_which_language_it_picked_when_both_build_files_are_there() {
+    let project = Project::new()
+        .file("go.mod", "module x\n")
+        .file("Cargo.toml", "[package]\nname = \"x\"\n");
+    let run = project.run(&["init"]);
+    run.success();
+    assert!(
+        run.stderr.contains("both go.mod and Cargo.toml"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--lang go"), "{}", run.stderr);
+    assert!(project.read("monstack.yaml").contains("rust-runtime"));
+}
+
+#[test]
+fn the_help_names_up_after_init() {
+    let run = Project::new().run(&["--help"]);
+    run.success();
+    assert!(
+        run.stdout
+            .contains("`monstack init`, then `monstack validate` and `monstack up`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_starter_manifest_repeats_no_built_in_alert() {
+    let project = Project::new();
+    project.run(&["render"]).success();
+    let mine = project.read(".monstack/prometheus/rules/monstack-alerts.yml");
+    let builtin = project.read(".monstack/prometheus/rules/monstack-builtin.yml");
+    let exprs = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("expr: "))
+            .map(|e| e.trim_matches(|c| c == '\'' || c == '"').to_string())
+            .collect()
+    };
+    let builtin = exprs(&builtin);
+    assert!(!builtin.is_empty());
+    for expr in exprs(&mine) {
+        assert!(
+            !builtin.contains(&expr),
+            "the starter repeats the built-in `{expr}`"
+        );
+    }
+    assert!(!mine.contains("up == 0"), "{mine}");
+}

@@ -63,7 +63,9 @@ async fn targets(port: u16) -> Vec<serde_json::Value> {
 async fn target_health(port: u16, job: &str, service: Option<&str>) -> Option<String> {
     targets(port).await.into_iter().find_map(|t| {
         let pool_matches = t["scrapePool"] == job;
-        let service_matches = service.is_none_or(|s| t["labels"]["service"] == s);
+        // A registered service's job label is its name (monstack targets lists it so).
+        let service_matches =
+            service.is_none_or(|s| t["labels"]["service"] == s && t["labels"]["job"] == s);
         (pool_matches && service_matches)
             .then(|| t["health"].as_str().unwrap_or_default().to_string())
     })

@@ -259,3 +259,106 @@ async fn duplicate_networks_are_cleaned_up_and_down_removes_them_all() {
     down.success();
     assert_eq!(count(), 0);
 }
+
+/// One distinctive value per kind of secret the manifest can hold; none may appear in any
+/// output of any command at any verbosity.
+const SECRETS: &[(&str, &str)] = &[
+    ("GRAFANA_PW", "Gr4f-pw-7731"),
+    ("SMTP_PW", "smtp-pw-4417"),
+    ("HOOK_TOKEN", "tok-9051"),
+    ("HOOK_PW", "hook-pw-2288"),
+    ("DING_SECRET", "SECding-6610"),
+    ("DING_TOKEN", "ding-tok-3390"),
+    ("SLACK_PATH", "slack-xoxb-5521"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_any_output_at_any_verbosity() {
+    use crate::support::images::{
+        require_docker_and_binaries, test_images, unique_project, ProjectGuard,
+    };
+    if !require_docker_and_binaries() {
+        return;
+    }
+    let engine = monstack::stack::docker::Engine::connect().await.unwrap();
+    let images = test_images(&engine).await.unwrap();
+    let name = unique_project("secrets");
+    let _guard = ProjectGuard::new(&name);
+    let closed = free_port();
+    // Grafana is a stand-in that never gets ready (none can be had here): its container is
+    // still created with the passwords in its environment, which the Docker client's debug
+    // log once printed.
+    let lines = [
+        format!("project: {name}"),
+        format!("prometheus: {{image: {}, port: {}}}", images.prometheus, free_port()),
+        format!("alertmanager: {{image: {}, port: {}}}", images.alertmanager, free_port()),
+        format!(
+            "grafana: {{image: {}, port: {}, admin_password: \"${{GRAFANA_PW}}\"}}",
+            images.pushgateway,
+            free_port()
+        ),
+        "etcd: false".to_string(),
+        format!("agent: {{port: {}}}", free_port()),
+        format!("smtp: {{host: \"127.0.0.1:{closed}\", from: a@example.com, user: a@example.com, password: \"${{SMTP_PW}}\"}}"),
+        "channels:".to_string(),
+        "  - name: mail".to_string(),
+        "    email: {to: [ops@example.com]}".to_string(),
+        "  - name: hook".to_string(),
+        format!("    webhook: {{url: \"http://bot:${{HOOK_PW}}@127.0.0.1:{closed}/x?token=${{HOOK_TOKEN}}\"}}"),
+        "  - name: ding".to_string(),
+        format!("    dingtalk: {{url: \"http://127.0.0.1:{closed}/robot/send?access_token=${{DING_TOKEN}}\", secret: \"${{DING_SECRET}}\"}}"),
+        "  - name: chat".to_string(),
+        format!("    slack: {{url: \"http://127.0.0.1:{closed}/services/T0/B0/${{SLACK_PATH}}\"}}"),
+    ];
+    let manifest = lines.join("\n") + "\n";
+    let mut project = Project::new().manifest(&manifest);
+    for (key, value) in SECRETS {
+        project = project.env(key, value);
+    }
+    let mut runs = Vec::new();
+    for verbosity in ["-v", "-vv"] {
+        for args in [
+            &["validate"][..],
+            &["render"],
+            &["up", "--timeout", "8"],
+            &["status"],
+            &["targets"],
+            &["logs", "--tail", "200"],
+            &["alert", "test", "hook", "chat", "ding"],
+            &["alert", "list"],
+        ] {
+            let mut all = vec![verbosity];
+            all.extend_from_slice(args);
+            let run = project.run(&all);
+            runs.push((all.join(" "), run));
+        }
+    }
+    // The commands did run (not skipped early): up created the stack, alert test reported.
+    let up = &runs
+        .iter()
+        .find(|(a, _)| a == "-vv up --timeout 8")
+        .unwrap()
+        .1;
+    assert!(up.stderr.contains("grafana"), "{}", up.stderr);
+    let alert = &runs
+        .iter()
+        .find(|(a, _)| a.starts_with("-vv alert test"))
+        .unwrap()
+        .1;
+    assert!(
+        alert.stdout.contains("hook"),
+        "{}\n{}",
+        alert.stdout,
+        alert.stderr
+    );
+    for (args, run) in &runs {
+        for (_, secret) in SECRETS {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "`monstack {args}` printed {secret}:\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod dashboards;
 mod discovery;
 mod exporters;
 mod hostile;
+mod hostile_input;
 mod images;
 mod import;
 mod malformed;

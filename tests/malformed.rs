@@ -122,6 +122,30 @@ const CASES: &[Case] = &[
         hint: Some("label names are letters, digits and `_`"),
     },
     Case {
+        name: "PromQL: two expressions side by side",
+        manifest: "alerts:\n  - name: A\n    expr: \"up x\"\n",
+        expected: &["monstack.yaml:3:11: `expr` is not valid PromQL: unexpected `x` after `up` at column 4"],
+        hint: Some("put an operator between them"),
+    },
+    Case {
+        name: "PromQL: rate of an instant vector",
+        manifest: "alerts:\n  - name: A\n    expr: \"rate(up)\"\n",
+        expected: &["monstack.yaml:3:11: `expr` is not valid PromQL: `rate` expects a range vector argument, got an instant vector at column 1"],
+        hint: Some("write rate(up[5m])"),
+    },
+    Case {
+        name: "PromQL: unknown function",
+        manifest: "alerts:\n  - name: A\n    expr: \"nonexistent_func(up)\"\n",
+        expected: &["monstack.yaml:3:11: `expr` is not valid PromQL: unknown function `nonexistent_func` at column 1"],
+        hint: Some("functions are listed"),
+    },
+    Case {
+        name: "PromQL: empty selector",
+        manifest: "alerts:\n  - name: A\n    expr: \"{}\"\n",
+        expected: &["monstack.yaml:3:11: `expr` is not valid PromQL: a selector needs a metric name or a matcher that does not match the empty string"],
+        hint: Some("{job=~\".+\"}"),
+    },
+    Case {
         name: "a job's own timeout longer than its interval",
         manifest: "targets:\n  - job: api\n    targets: [\"a:1\"]\n    interval: 5s\n    timeout: 10s\n",
         expected: &["monstack.yaml:5:14: scrape timeout 10s is longer than the interval 5s in job `api`"],

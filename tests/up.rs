@@ -827,3 +827,35 @@ async fn no_op_ups_do_not_reload_and_a_damaged_monstack_dir_is_repaired() {
         run.stderr
     );
 }
+
+/// Without a manifest, `up` uses the built-in starter; when its pinned images cannot be
+/// pulled, the hint does not send the user to a monstack.yaml that does not exist.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_failure_with_the_starter_manifest_points_at_init() {
+    let Some(_images) = images().await else {
+        return;
+    };
+    let name = unique_project("starter");
+    let _guard = ProjectGuard::new(&name);
+    let project = Project::in_dir_named(&name);
+    let run = project.run(&["up", "--timeout", "5"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("using the built-in starter manifest"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the built-in starter manifest pins these images"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("monstack init"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("check the image names in the manifest"),
+        "{}",
+        run.stderr
+    );
+    assert!(container_ids(&name).is_empty());
+}

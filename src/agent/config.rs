@@ -15,6 +15,8 @@ pub struct DiscoveryConfig {
     pub etcd_url: String,
     pub prefix: String,
     pub targets_dir: PathBuf,
+    /// Rewrite loopback registrations (`localhost:8080`) to `host.docker.internal`.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,11 @@ pub struct ConfigFile {
     /// Grafana's) URL as published on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
+    /// What callers of `/dingtalk/...` must send as `Authorization: Bearer <token>`; rendered
+    /// by monstack (see `render::agent::relay_token`) wherever it renders a webhook to the
+    /// agent. Required when there are channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_token: Option<String>,
     /// DingTalk channels by name: `POST /dingtalk/<name>` sends to them.
     #[serde(default)]
     pub dingtalk: BTreeMap<String, ChannelConfig>,
@@ -43,8 +50,16 @@ impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        crate::manifest::yaml::from_str(&text)
-            .with_context(|| format!("parsing {}", path.display()))
+        let file: ConfigFile = crate::manifest::yaml::from_str(&text)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        // An open relay would sign and send anything anyone posts: no token, no relay.
+        if !file.dingtalk.is_empty() && file.relay_token.as_deref().is_none_or(str::is_empty) {
+            anyhow::bail!(
+                "{}: DingTalk channels but no `relay_token` (a file from an older monstack?)",
+                path.display()
+            );
+        }
+        Ok(file)
     }
 }
 

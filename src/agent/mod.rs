@@ -4,7 +4,12 @@
 //! and `/-/ready` on port 8060.
 //!
 //! HTTP endpoints:
-//! - `GET /metrics`, `GET /-/ready`, `GET /-/healthy`;
+//! - `GET /metrics`, `GET /-/ready`, `GET /-/healthy`: open (Prometheus scrapes the metrics);
+//! - everything under `/dingtalk/` needs `Authorization: Bearer <relay_token>` (the token in the
+//!   agent's config file, which monstack renders into Alertmanager's and Grafana's webhooks):
+//!   401 otherwise, before anything else is looked at, so that nobody who merely reaches the
+//!   port can have the relay sign and send a message, or learn the channels' names and errors.
+//!   An agent without channels has nothing to protect and answers 404 as below;
 //! - `POST /dingtalk/<channel>`: an Alertmanager (or Grafana) webhook payload, sent on to the
 //!   channel's DingTalk robot. 200 once DingTalk accepted it. On failure the body has the
 //!   reason, and Alertmanager counts a failed notification: 502 when the retries ran out on a
@@ -27,8 +32,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -45,17 +51,68 @@ pub struct Shared {
     discovery: bool,
     started: std::time::Instant,
     dingtalk: Relay,
+    /// What `/dingtalk/...` requests must carry as `Authorization: Bearer <token>`.
+    relay_token: Option<String>,
 }
 
 impl Shared {
-    pub fn new(metrics: Arc<BridgeMetrics>, discovery: bool, dingtalk: Relay) -> Shared {
+    pub fn new(
+        metrics: Arc<BridgeMetrics>,
+        discovery: bool,
+        dingtalk: Relay,
+        relay_token: Option<String>,
+    ) -> Shared {
         Shared {
             metrics,
             discovery,
             started: std::time::Instant::now(),
             dingtalk,
+            relay_token: relay_token.filter(|t| !t.is_empty()),
         }
     }
+
+    /// `None` when the request may use the relay, else the 401 to answer. Without channels
+    /// there is nothing to protect (every channel is unknown); with channels and no token
+    /// nothing is allowed.
+    fn refuse_unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
+        if self.dingtalk.channel_names().is_empty() {
+            return None;
+        }
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match (&self.relay_token, presented) {
+            (Some(expected), Some(presented)) if same_token(presented, expected) => None,
+            _ => {
+                tracing::warn!("refused a DingTalk relay request without the relay token");
+                Some(
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, "Bearer")],
+                        "the DingTalk relay needs `Authorization: Bearer <relay_token>` \
+                         (the token is in the agent's config file)\n",
+                    )
+                        .into_response(),
+                )
+            }
+        }
+    }
+}
+
+/// Compares digests of the two, not the tokens: how long the comparison takes tells nothing
+/// about how much of a guess was right.
+fn same_token(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -65,6 +122,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(BridgeMetrics::default());
     let relay = Relay::new(config.file.dingtalk, config.file.external_url)?;
+    let relay_token = config.file.relay_token;
     if !relay.channel_names().is_empty() {
         tracing::info!(
             "relaying to DingTalk channel(s) {}",
@@ -75,6 +133,7 @@ pub async fn run(
         metrics.clone(),
         config.discovery.is_some(),
         relay,
+        relay_token,
     ));
     let app = router(shared);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -113,6 +172,7 @@ pub async fn run(
             // them means the connection is dead.
             let etcd = Etcd::new(&client, d.etcd_url)
                 .with_watch_idle_timeout(std::time::Duration::from_secs(75));
+            discovery::set_rewrite_loopback(d.rewrite_loopback);
             discovery::run_bridge(etcd, d.prefix, d.targets_dir, metrics, async move {
                 let _ = stop.changed().await;
             })
@@ -133,13 +193,31 @@ pub async fn run(
 
 /// The agent's HTTP API (see the module documentation).
 pub fn router(shared: Arc<Shared>) -> Router {
+    let relay = Router::new()
+        .route("/dingtalk/{channel}", post(dingtalk_send))
+        .route("/dingtalk/{channel}/status", get(dingtalk_status))
+        // Before any extractor: an unauthorized request is refused without reading its body.
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_relay_token,
+        ));
     Router::new()
         .route("/metrics", get(serve_metrics))
         .route("/-/ready", get(ready))
         .route("/-/healthy", get(healthy))
-        .route("/dingtalk/{channel}", post(dingtalk_send))
-        .route("/dingtalk/{channel}/status", get(dingtalk_status))
+        .merge(relay)
         .with_state(shared)
+}
+
+async fn require_relay_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match shared.refuse_unauthorized(request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
 async fn serve_metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
@@ -244,6 +322,8 @@ mod dingtalk_tests {
 
     const TOKEN: &str = "T0KEN";
     const SECRET: &str = "SEC0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    /// The relay token the test agents require.
+    const RELAY_TOKEN: &str = "4f1c0ffee5e1ec7ab1e0ddba11ad5ca1ab1eb0a710ad5eedfacade5eed5ca1ed";
 
     fn robot() -> FakeRobot {
         FakeRobot {
@@ -267,8 +347,16 @@ mod dingtalk_tests {
         reqwest::Client::builder().no_proxy().build().unwrap()
     }
 
-    /// Serves the agent's router on a free port with these DingTalk channels; returns its URL.
+    /// Serves the agent's router on a free port with these DingTalk channels and
+    /// [`RELAY_TOKEN`]; returns its URL.
     async fn agent(channels: Vec<(&str, ChannelConfig)>) -> String {
+        agent_with_token(channels, Some(RELAY_TOKEN)).await
+    }
+
+    async fn agent_with_token(
+        channels: Vec<(&str, ChannelConfig)>,
+        relay_token: Option<&str>,
+    ) -> String {
         let channels = channels
             .into_iter()
             .map(|(name, c)| (name.to_string(), c))
@@ -286,6 +374,7 @@ mod dingtalk_tests {
             Arc::new(BridgeMetrics::default()),
             false,
             relay,
+            relay_token.map(str::to_string),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -320,19 +409,32 @@ mod dingtalk_tests {
         })
     }
 
+    /// Posts as Alertmanager does: with the relay token.
     async fn post(agent: &str, channel: &str, body: &serde_json::Value) -> (u16, String) {
-        let response = client()
+        post_with(agent, channel, body, Some(&format!("Bearer {RELAY_TOKEN}"))).await
+    }
+
+    /// Posts with this `Authorization` header (or none).
+    async fn post_with(
+        agent: &str,
+        channel: &str,
+        body: &serde_json::Value,
+        authorization: Option<&str>,
+    ) -> (u16, String) {
+        let mut request = client()
             .post(format!("{agent}/dingtalk/{channel}"))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+            .json(body);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
     async fn status(agent: &str, channel: &str) -> ChannelStatus {
         let response = client()
             .get(format!("{agent}/dingtalk/{channel}/status"))
+            .bearer_auth(RELAY_TOKEN)
             .send()
             .await
             .unwrap();
@@ -594,12 +696,14 @@ mod dingtalk_tests {
         );
         let response = client()
             .get(format!("{agent}/dingtalk/nope/status"))
+            .bearer_auth(RELAY_TOKEN)
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 404);
         let response = client()
             .post(format!("{agent}/dingtalk/ops-ding"))
+            .bearer_auth(RELAY_TOKEN)
             .body("{not json")
             .send()
             .await
@@ -626,6 +730,84 @@ mod dingtalk_tests {
         assert!(!metrics(&bare).await.contains("dingtalk"));
     }
 
+    #[tokio::test]
+    async fn the_relay_refuses_requests_without_the_right_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(robot())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let agent = agent(vec![("ops-ding", channel(&server))]).await;
+        let firing = payload("firing");
+        let refused = [
+            None,
+            Some("Bearer "),
+            Some("Bearer wrong"),
+            // One character short, one too many, the right one in another scheme.
+            Some(&format!("Bearer {}", &RELAY_TOKEN[..63])),
+            Some(&format!("Bearer {RELAY_TOKEN}0")),
+            Some(&format!("Basic {RELAY_TOKEN}")),
+            Some(RELAY_TOKEN),
+        ];
+        for authorization in refused {
+            let (code, body) = post_with(&agent, "ops-ding", &firing, authorization).await;
+            assert_eq!(code, 401, "{authorization:?}: {body}");
+            assert!(body.contains("Authorization: Bearer"), "{body}");
+            // Refused before the channel is looked at: unknown ones give nothing away either.
+            let (code, body) = post_with(&agent, "nope", &firing, authorization).await;
+            assert_eq!((code, body.contains("ops-ding")), (401, false), "{body}");
+        }
+        let response = client()
+            .post(format!("{agent}/dingtalk/ops-ding"))
+            .json(&firing)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer",
+            "a 401 names the scheme"
+        );
+        // The record of a channel (DingTalk's last error) is behind the token too.
+        for request in [
+            client().get(format!("{agent}/dingtalk/ops-ding/status")),
+            client()
+                .get(format!("{agent}/dingtalk/ops-ding/status"))
+                .bearer_auth("wrong"),
+        ] {
+            assert_eq!(request.send().await.unwrap().status(), 401);
+        }
+        assert!(
+            server.received_requests().await.unwrap().is_empty(),
+            "nothing refused reached DingTalk"
+        );
+
+        // With the token, the notification is forwarded and counted.
+        let (code, body) = post(&agent, "ops-ding", &firing).await;
+        assert_eq!((code, body.as_str()), (200, "sent\n"));
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        let record = status(&agent, "ops-ding").await;
+        assert_eq!((record.sent, record.failed), (1, 0));
+
+        // What Prometheus scrapes and Docker probes stays open.
+        for open in ["/metrics", "/-/ready", "/-/healthy"] {
+            let response = client().get(format!("{agent}{open}")).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{open}");
+        }
+    }
+
+    #[tokio::test]
+    async fn channels_without_a_token_refuse_everything() {
+        let server = MockServer::start().await;
+        let agent = agent_with_token(vec![("ops-ding", channel(&server))], None).await;
+        for authorization in [None, Some("Bearer "), Some("Bearer anything")] {
+            let (code, _) = post_with(&agent, "ops-ding", &payload("firing"), authorization).await;
+            assert_eq!(code, 401, "{authorization:?}");
+        }
+        assert!(server.received_requests().await.unwrap().is_empty());
+    }
+
     #[test]
     fn the_config_file_reads_back_what_render_writes() {
         let stack = crate::render::testkit::full();
@@ -638,8 +820,28 @@ mod dingtalk_tests {
             config.dingtalk["ops-ding"].secret.as_deref(),
             Some("SECxyz")
         );
-        std::fs::write(&path, "dingtalk: {x: {url: u, sekret: s}}\n").unwrap();
+        assert_eq!(
+            config.relay_token,
+            crate::render::agent::relay_token(&stack),
+            "the token Alertmanager and Grafana are rendered with"
+        );
+        std::fs::write(
+            &path,
+            "relay_token: t\ndingtalk: {x: {url: u, sekret: s}}\n",
+        )
+        .unwrap();
         let error = format!("{:#}", ConfigFile::load(&path).unwrap_err());
         assert!(error.contains("sekret"), "{error}");
+        // Channels without a token would make an open relay: refused at load.
+        for text in [
+            "dingtalk: {x: {url: u}}\n",
+            "relay_token: ''\ndingtalk: {x: {url: u}}\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = format!("{:#}", ConfigFile::load(&path).unwrap_err());
+            assert!(error.contains("no `relay_token`"), "{error}");
+        }
+        std::fs::write(&path, "{}\n").unwrap();
+        assert!(ConfigFile::load(&path).unwrap().dingtalk.is_empty());
     }
 }

@@ -10,7 +10,7 @@
 //! (no event, no progress notification) arrives for [`Etcd::with_watch_idle_timeout`]: that is
 //! how a connection that died without a FIN (a partition, a dead host) is noticed.
 
-use crate::clients::{error_chain, snippet};
+use crate::clients::{error_chain, read_body, snippet, MAX_BODY_BYTES};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -302,10 +302,9 @@ impl Etcd {
             .await
             .map_err(|e| anyhow!("POST {url}: {}", error_chain(&e)))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let bytes = read_body(response, MAX_BODY_BYTES)
             .await
-            .map_err(|e| anyhow!("reading the answer to POST {url}: {}", error_chain(&e)))?;
+            .map_err(|e| anyhow!("reading the answer to POST {url}: {e}"))?;
         if status != StatusCode::OK {
             bail!("POST {url} answered HTTP {status}: {}", snippet(&bytes));
         }
@@ -474,10 +473,18 @@ fn interpret(frame: WatchFrame) -> Vec<Result<WatchEvent, WatchError>> {
 }
 
 /// Bytes of the watch response not yet parsed. The gateway separates objects with newlines, but
-/// chunks can end anywhere, so objects are cut by parsing, not by splitting lines.
+/// chunks can end anywhere, so objects are cut where their outermost `}` closes: a scan that
+/// carries its state (depth, inside a string) from chunk to chunk, so every byte is looked at
+/// once, and each complete object is parsed once. One object may hold at most
+/// [`MAX_BODY_BYTES`]; the stream as a whole has no limit.
 #[derive(Default)]
 struct FrameBuffer {
     pending: Vec<u8>,
+    /// How much of `pending` the scan has seen.
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
 }
 
 impl FrameBuffer {
@@ -485,30 +492,61 @@ impl FrameBuffer {
     fn push(&mut self, bytes: &[u8]) -> Result<Vec<WatchFrame>> {
         self.pending.extend_from_slice(bytes);
         let mut frames = Vec::new();
-        let mut consumed = 0;
-        let mut objects =
-            serde_json::Deserializer::from_slice(&self.pending).into_iter::<WatchFrame>();
-        loop {
-            match objects.next() {
-                Some(Ok(frame)) => {
-                    frames.push(frame);
-                    consumed = objects.byte_offset();
+        let mut start = 0;
+        let mut i = self.scanned;
+        while i < self.pending.len() {
+            let b = self.pending[i];
+            i += 1;
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
                 }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => {
-                    return Err(anyhow!(
-                        "the watch stream holds something that is not a watch response ({e}): {}",
-                        snippet(&self.pending[consumed..])
-                    ))
+                continue;
+            }
+            match b {
+                b'"' if self.depth > 0 => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        frames.push(self.parse(start, i)?);
+                        start = i;
+                    }
                 }
-                None => {
-                    consumed = objects.byte_offset();
-                    break;
-                }
+                _ if self.depth > 0 => {}
+                b if b.is_ascii_whitespace() => start = i,
+                // Between objects only whitespace belongs.
+                _ => return Err(self.not_a_frame(start, self.pending.len())),
             }
         }
-        self.pending.drain(..consumed);
+        self.pending.drain(..start);
+        self.scanned = self.pending.len();
+        if self.pending.len() > MAX_BODY_BYTES {
+            bail!(
+                "a watch message is larger than {} MiB; stopped reading it",
+                MAX_BODY_BYTES >> 20
+            );
+        }
         Ok(frames)
+    }
+
+    fn parse(&self, start: usize, end: usize) -> Result<WatchFrame> {
+        serde_json::from_slice(&self.pending[start..end]).map_err(|_| self.not_a_frame(start, end))
+    }
+
+    fn not_a_frame(&self, start: usize, end: usize) -> anyhow::Error {
+        let bytes = &self.pending[start..end];
+        let why = match serde_json::from_slice::<WatchFrame>(bytes) {
+            Err(e) => format!(" ({e})"),
+            Ok(_) => String::new(),
+        };
+        anyhow!(
+            "the watch stream holds something that is not a watch response{why}: {}",
+            snippet(bytes)
+        )
     }
 
     /// True when only whitespace is left over.
@@ -544,7 +582,9 @@ async fn next_watch_item(
                 };
                 let status = response.status();
                 if status != StatusCode::OK {
-                    let body = response.bytes().await.unwrap_or_default();
+                    let body = read_body(response, MAX_BODY_BYTES)
+                        .await
+                        .unwrap_or_default();
                     return fail(anyhow!("{watching}: HTTP {status}: {}", snippet(&body)));
                 }
                 WatchState::Reading {
@@ -802,6 +842,68 @@ mod tests {
         ));
         let error = items.into_iter().next().unwrap().unwrap_err().to_string();
         assert!(error.contains("unavailable"), "{error}");
+    }
+
+    #[test]
+    fn one_watch_message_is_capped_and_the_stream_is_not() {
+        let progress = |revision: usize| {
+            format!("{{\"result\":{{\"header\":{{\"revision\":\"{revision}\"}}}}}}\n")
+        };
+        // 40 MiB of messages in all, each small: every one is read.
+        let mut buffer = FrameBuffer::default();
+        let padding = " ".repeat(40 * 1024);
+        let mut frames = 0;
+        for revision in 0..1024 {
+            let message = format!("{}{padding}", progress(revision));
+            frames += buffer.push(message.as_bytes()).unwrap().len();
+        }
+        assert_eq!(frames, 1024);
+        // One message that never ends: stopped once it passes the cap.
+        let mut buffer = FrameBuffer::default();
+        buffer.push(b"{\"result\":{\"header\":{\"x\":\"").unwrap();
+        let chunk = [b'a'; 64 * 1024];
+        let mut pushed = 0;
+        let error = loop {
+            match buffer.push(&chunk) {
+                Ok(frames) => assert!(frames.is_empty()),
+                Err(e) => break e.to_string(),
+            }
+            pushed += chunk.len();
+            assert!(pushed <= MAX_BODY_BYTES + chunk.len(), "never stopped");
+        };
+        assert_eq!(
+            error,
+            "a watch message is larger than 16 MiB; stopped reading it"
+        );
+    }
+
+    #[test]
+    fn a_message_arriving_byte_by_byte_is_scanned_once() {
+        // Re-parsing everything pending for each chunk made this quadratic.
+        let value = "QUFB".repeat(256 * 1024);
+        let message = format!(
+            "{{\"result\":{{\"header\":{{\"revision\":\"6\"}},\"events\":[{{\"kv\":{{\"key\":\"{}\",\"value\":\"{value}\",\"mod_revision\":\"6\"}}}}]}}}}\n",
+            b64("/service/a/1")
+        );
+        let started = Instant::now();
+        let mut buffer = FrameBuffer::default();
+        let mut frames = Vec::new();
+        for byte in message.as_bytes() {
+            frames.extend(buffer.push(std::slice::from_ref(byte)).unwrap());
+        }
+        assert_eq!(frames.len(), 1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Braces and escaped quotes inside strings do not end an object.
+        let tricky = b"{\"result\":{\"cancel_reason\":\"a } \\\" ]\",\"canceled\":true}}\n";
+        let frames = FrameBuffer::default().push(tricky).unwrap();
+        let Err(WatchError::Canceled { reason }) = interpret(frames.into_iter().next().unwrap())
+            .into_iter()
+            .next()
+            .unwrap()
+        else {
+            panic!("expected a cancel")
+        };
+        assert_eq!(reason, "a } \" ]");
     }
 
     #[test]

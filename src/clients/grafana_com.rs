@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use serde::Deserialize;
 
+use super::{read_body, BodyError};
 use crate::error::{Error, Result};
 
 /// Where `grafana.com/ID` dashboards come from; `MONSTACK_GRAFANA_COM_URL` points elsewhere
@@ -69,24 +70,20 @@ pub(crate) async fn get(
     if status == reqwest::StatusCode::NOT_FOUND {
         return Err(not_found());
     }
-    if let Some(length) = response.content_length() {
-        if length > MAX_DOWNLOAD_BYTES as u64 {
-            return Err(
-                anyhow!("downloading {url}: {length} bytes is too large for a dashboard").into(),
-            );
-        }
-    }
-    let body = response
-        .bytes()
+    // Read chunk by chunk within the cap: a chunked answer announces no length.
+    let body = read_body(response, MAX_DOWNLOAD_BYTES)
         .await
-        .with_context(|| format!("downloading {url}"))?;
+        .map_err(|e| match e {
+            BodyError::TooLarge(limit) => anyhow!(
+                "downloading {url}: the answer is larger than {} MiB, more than any dashboard; stopped reading it",
+                limit >> 20
+            ),
+            BodyError::Transport(_) => anyhow!("downloading {url}: {e}"),
+        })?;
     if !status.is_success() {
         return Err(anyhow!("downloading {url}: HTTP {status}: {}", snippet(&body)).into());
     }
-    if body.len() > MAX_DOWNLOAD_BYTES {
-        return Err(anyhow!("downloading {url}: the answer is too large for a dashboard").into());
-    }
-    Ok(body.to_vec())
+    Ok(body)
 }
 
 pub(crate) fn snippet(body: &[u8]) -> String {
@@ -95,5 +92,31 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     match text.char_indices().nth(200) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dashboard URL whose server streams forever (chunked, so no length to refuse up front).
+    #[tokio::test]
+    async fn an_endless_download_stops_at_the_dashboard_cap() {
+        let (base, sent) = crate::clients::testkit::endless_body_server().await;
+        let url = format!("{base}/dashboard.json");
+        let started = std::time::Instant::now();
+        let error = get(&download_client().unwrap(), &url, || {
+            Error::usage("not found", None)
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!("downloading {url}: the answer is larger than 32 MiB, more than any dashboard; stopped reading it")
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < MAX_DOWNLOAD_BYTES + (16 << 20), "{sent} bytes sent");
     }
 }

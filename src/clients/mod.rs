@@ -38,6 +38,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How much of an unexpected response body goes into an error message.
 const BODY_SNIPPET_CHARS: usize = 300;
+/// The most of one answer that is read. The services' answers are kilobytes; a large
+/// Prometheus' target list or metric names a few MB. A server that sends more (a broken proxy,
+/// an endless chunked body) is cut off here instead of filling the memory.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The one HTTP client the clients share. No proxy: every service is on this machine or in the
 /// stack's network, and a corporate `HTTP_PROXY` would only get in the way.
@@ -103,10 +107,10 @@ async fn probe_with(client: &Client, url: &str, check: impl FnOnce(&[u8]) -> Pro
     if status == StatusCode::SERVICE_UNAVAILABLE {
         return Probe::Starting;
     }
-    let body = match response.bytes().await {
+    let body = match read_body(response, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(e) if still_starting(&e) => return Probe::Starting,
-        Err(e) => return Probe::Unexpected(format!("reading GET {url}: {}", error_chain(&e))),
+        Err(BodyError::Transport(e)) if still_starting(&e) => return Probe::Starting,
+        Err(e) => return Probe::Unexpected(format!("reading GET {url}: {e}")),
     };
     if status != StatusCode::OK {
         return Probe::Unexpected(format!(
@@ -178,15 +182,46 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     }
 }
 
-/// Sends a request and reads the whole answer; transport errors keep their cause chain.
+/// Sends a request and reads the whole answer (at most [`MAX_BODY_BYTES`]); transport errors
+/// keep their cause chain.
 async fn send(request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
     let response = request.send().await.map_err(|e| anyhow!(error_chain(&e)))?;
     let status = response.status();
-    let body = response
-        .bytes()
+    let body = read_body(response, MAX_BODY_BYTES)
         .await
-        .map_err(|e| anyhow!("reading the answer: {}", error_chain(&e)))?;
-    Ok((status, body.to_vec()))
+        .map_err(|e| anyhow!("reading the answer: {e}"))?;
+    Ok((status, body))
+}
+
+/// Why an answer's body was not read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("{}", error_chain(.0))]
+    Transport(reqwest::Error),
+    #[error("the answer is larger than {} MiB; stopped reading it", .0 >> 20)]
+    TooLarge(usize),
+}
+
+/// Reads a whole body chunk by chunk, and stops as soon as it passes `limit` bytes (at once
+/// when the announced `Content-Length` does). Every body in `clients` is read through here.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
@@ -233,8 +268,54 @@ async fn post_reload(
 
 #[cfg(test)]
 mod tests {
-    use super::testkit::{client, closed_port_url};
+    use super::testkit::{client, closed_port_url, endless_body_server};
     use super::*;
+
+    /// An answer that never ends is cut off at the cap, wherever it is read: the shared `send`
+    /// (every service API) and the readiness probe.
+    #[tokio::test]
+    async fn an_endless_chunked_answer_is_cut_off_at_the_cap() {
+        let (base, sent) = endless_body_server().await;
+        let started = std::time::Instant::now();
+        let error = send(client().get(format!("{base}/api/v1/targets")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "reading the answer: the answer is larger than 16 MiB; stopped reading it"
+        );
+        let outcome = probe(&client(), &format!("{base}/-/ready")).await;
+        let Probe::Unexpected(why) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(why.contains("larger than 16 MiB"), "{why}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        // Both reads stopped: what the server got out is the cap twice and what the socket
+        // buffers hold, not an unbounded stream.
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 2 * MAX_BODY_BYTES + (16 << 20), "{sent} bytes sent");
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_over_the_cap_is_refused_unread() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n{";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            // Hold the connection: a client that waited for the body would time out instead.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let started = std::time::Instant::now();
+        let error = send(client().get(&base)).await.unwrap_err().to_string();
+        assert!(error.contains("larger than 16 MiB"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[tokio::test]
     async fn not_ready_when_the_connection_is_refused() {

@@ -18,6 +18,7 @@ pub struct AgentArgs {
     pub listen: Option<String>,
     /// The agent's config file (DingTalk channels).
     pub config: Option<PathBuf>,
+    pub keep_loopback: bool,
 }
 
 /// Discovery settings from the arguments, falling back to the manifest for what is missing.
@@ -46,6 +47,7 @@ fn discovery_config(
                 etcd_url: etcd_url.clone(),
                 prefix,
                 targets_dir: targets_dir.clone(),
+                rewrite_loopback: true,
             }),
             None,
         ));
@@ -76,19 +78,25 @@ fn discovery_config(
             etcd_url,
             prefix,
             targets_dir,
+            rewrite_loopback: discovery.rewrite_loopback,
         }),
         Some(stack),
     ))
 }
 
 pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
-    let (discovery, stack) = discovery_config(
+    let (mut discovery, stack) = discovery_config(
         ctx,
         args.etcd,
         args.prefix,
         args.targets_dir,
         args.config.as_ref(),
     )?;
+    if args.keep_loopback {
+        if let Some(d) = discovery.as_mut() {
+            d.rewrite_loopback = false;
+        }
+    }
     // On the host without options: the file `monstack render` wrote, if the stack has one.
     let config_path = args.config.or_else(|| {
         stack
@@ -166,6 +174,7 @@ pub async fn sync(ctx: &Context) -> Result<()> {
     };
     let client = crate::clients::http_client()?;
     let etcd = crate::clients::etcd::Etcd::new(&client, &d.etcd_url);
+    crate::agent::discovery::set_rewrite_loopback(d.rewrite_loopback);
     let report = crate::agent::discovery::sync_once(&etcd, &d.prefix, &d.targets_dir).await?;
     for skipped in &report.skipped {
         ctx.printer.warn(&format!("{skipped:?}"));

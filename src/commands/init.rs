@@ -16,6 +16,12 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
         ));
     }
     let dir = manifest_dir(file)?;
+    let both = dir.join("go.mod").is_file() && dir.join("Cargo.toml").is_file();
+    if lang.is_none() && both {
+        ctx.printer.note(
+            "both go.mod and Cargo.toml here: starting with the Rust runtime dashboard (use --lang go for Go; add the other one with `monstack import-dashboard go-runtime`)",
+        );
+    }
     let lang = match lang.or_else(|| detect_lang(&dir)) {
         Some(lang) => lang,
         None => {
@@ -38,6 +44,6 @@ pub fn run(ctx: &Context, lang: Option<Lang>, force: bool) -> Result<()> {
         ),
     );
     ctx.printer
-        .note("next: edit the targets, then `monstack validate` and `monstack render`");
+        .note("next: edit the targets, then `monstack validate` and `monstack up`");
     Ok(())
 }

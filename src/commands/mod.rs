@@ -106,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             targets_dir,
             listen,
             config,
+            keep_loopback,
         } => {
             agent::run(
                 &ctx,
@@ -115,6 +116,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     targets_dir,
                     listen,
                     config,
+                    keep_loopback,
                 },
             )
             .await

@@ -30,7 +30,46 @@ struct Report {
     services: Vec<ServiceStatus>,
     /// Containers of the project that the manifest no longer has.
     orphans: Vec<String>,
-    targets: Option<Vec<clients::JobSummary>>,
+    targets: Option<Vec<JobStatus>>,
+}
+
+/// A job's targets by health, and what that means while Prometheus is starting.
+#[derive(Debug, Serialize)]
+struct JobStatus {
+    #[serde(flatten)]
+    counts: clients::JobSummary,
+    /// `waiting for the first scrape` for a job Prometheus has not scraped yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// Every job the stack's prometheus.yml has, with its targets' health: a job Prometheus does not
+/// list yet, or whose targets are all still unknown, waits for its first scrape (for up to a
+/// scrape interval, plus discovery, right after `up`).
+fn job_statuses(rendered_jobs: &[String], summary: Vec<clients::JobSummary>) -> Vec<JobStatus> {
+    let mut out: Vec<JobStatus> = summary
+        .into_iter()
+        .map(|counts| {
+            let note = (counts.up + counts.down == 0 && counts.unknown > 0)
+                .then(|| "waiting for the first scrape".to_string());
+            JobStatus { counts, note }
+        })
+        .collect();
+    for job in rendered_jobs {
+        if !out.iter().any(|j| &j.counts.job == job) {
+            out.push(JobStatus {
+                counts: clients::JobSummary {
+                    job: job.clone(),
+                    up: 0,
+                    down: 0,
+                    unknown: 0,
+                },
+                note: Some("no targets yet: waiting for discovery or the first scrape".into()),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.counts.job.cmp(&b.counts.job));
+    out
 }
 
 pub async fn run(ctx: &Context, json: bool) -> Result<()> {
@@ -89,11 +128,10 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
         .any(|s| s.service == "prometheus" && s.health == "ready");
     let targets = if prometheus_ready {
         let prometheus = clients::Prometheus::new(&client, specs[0].url());
-        prometheus
-            .targets()
-            .await
-            .ok()
-            .map(|t| clients::summarize(&t))
+        prometheus.targets().await.ok().map(|t| {
+            let rendered = crate::stack::reconcile::job_names(&tree).unwrap_or_default();
+            job_statuses(&rendered, clients::summarize(&t))
+        })
     } else {
         None
     };
@@ -139,18 +177,59 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
                 .iter()
                 .map(|j| {
                     vec![
-                        j.job.clone(),
-                        j.up.to_string(),
-                        j.down.to_string(),
-                        j.unknown.to_string(),
+                        j.counts.job.clone(),
+                        j.counts.up.to_string(),
+                        j.counts.down.to_string(),
+                        j.counts.unknown.to_string(),
+                        j.note.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();
-            ctx.printer.table(&["JOB", "UP", "DOWN", "UNKNOWN"], &rows);
+            ctx.printer
+                .table(&["JOB", "UP", "DOWN", "UNKNOWN", "NOTE"], &rows);
         }
         None => ctx
             .printer
             .note("Prometheus is not ready: no target summary"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rendered_job_is_listed_and_unscraped_ones_say_so() {
+        let summary = vec![
+            clients::JobSummary {
+                job: "api".into(),
+                up: 1,
+                down: 0,
+                unknown: 0,
+            },
+            clients::JobSummary {
+                job: "etcd".into(),
+                up: 0,
+                down: 0,
+                unknown: 1,
+            },
+        ];
+        let jobs = job_statuses(&["api".into(), "etcd".into(), "prometheus".into()], summary);
+        let notes: Vec<(&str, Option<&str>)> = jobs
+            .iter()
+            .map(|j| (j.counts.job.as_str(), j.note.as_deref()))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                ("api", None),
+                ("etcd", Some("waiting for the first scrape")),
+                (
+                    "prometheus",
+                    Some("no targets yet: waiting for discovery or the first scrape")
+                ),
+            ]
+        );
+    }
 }

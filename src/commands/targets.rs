@@ -73,6 +73,7 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
     if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
         let client = clients::http_client()?;
         let (etcd, _) = etcd_of(&stack, &client)?;
+        crate::agent::discovery::set_rewrite_loopback(discovery.rewrite_loopback);
         match etcd.range_prefix(&discovery.prefix).await {
             Ok(range) => {
                 for kv in range.kvs {
@@ -91,7 +92,12 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
                                 health_of(crate::model::JOB_ETCD_DISCOVERED, &reg.address);
                             rows.push(TargetRow {
                                 job: reg.name.clone(),
-                                target: reg.address.clone(),
+                                target: match &reg.registered_as {
+                                    Some(registered) => {
+                                        format!("{} (registered as {registered})", reg.address)
+                                    }
+                                    None => reg.address.clone(),
+                                },
                                 source: "etcd".into(),
                                 service_id: Some(reg.id.clone()),
                                 lease_ttl_seconds: ttl,

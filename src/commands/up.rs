@@ -22,15 +22,12 @@ pub async fn run(ctx: &Context, options: Options) -> Result<()> {
         .collect();
     printer.table(&["SERVICE", "STATE", "URL"], &rows);
     if let Some(login) = report.grafana_login {
-        printer.result(
-            &format!(
-                "\nGrafana login: {} / {}\n(shown once; kept in {})",
-                login.user,
-                login.password,
-                login.kept_in.display()
-            ),
-            true,
-        );
+        printer.secret_result(&format!(
+            "\nGrafana login: {} / {}\n(shown once; kept in {})",
+            login.user,
+            login.password,
+            login.kept_in.display()
+        ));
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ impl Diagnostics {
         }
         self.items.push(Diagnostic {
             pos,
-            message: message.into(),
+            message: shorten(message.into(), MAX_MESSAGE_CHARS),
             hint,
         });
     }
@@ -87,10 +87,11 @@ impl fmt::Display for Diagnostics {
             if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
                 let number = d.pos.line.to_string();
                 let pad = " ".repeat(number.len());
+                let (line, col) = window(line, d.pos.col);
                 writeln!(f, " {number} | {line}")?;
                 let caret_at: String = line
                     .chars()
-                    .take(d.pos.col.saturating_sub(1))
+                    .take(col.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 writeln!(f, " {pad} | {caret_at}^")?;
@@ -108,6 +109,58 @@ impl fmt::Display for Diagnostics {
             self.file
         )
     }
+}
+
+/// A message quotes the offending value; a value of megabytes would drown the terminal.
+const MAX_MESSAGE_CHARS: usize = 400;
+/// How much of a source line is shown around the caret.
+const LINE_WINDOW_CHARS: usize = 120;
+
+/// `text` cut in the middle to at most about `max` characters.
+fn shorten(text: String, max: usize) -> String {
+    let len = text.chars().count();
+    if len <= max {
+        return text;
+    }
+    let head: String = text.chars().take(max * 3 / 4).collect();
+    let tail: String = text.chars().skip(len - max / 4).collect();
+    format!("{head}...({} characters)...{tail}", len - max)
+}
+
+/// The part of `line` shown under a headline, and where column `col` is in it: the whole line
+/// when it is short, else a window around the column, with `…` where it was cut. Control
+/// characters (a NUL, an escape sequence) are shown as `�`, never sent to the terminal.
+fn window(line: &str, col: usize) -> (String, usize) {
+    let visible = |c: char| {
+        if c.is_control() && c != '\t' {
+            '\u{fffd}'
+        } else {
+            c
+        }
+    };
+    let len = line.chars().count();
+    if len <= LINE_WINDOW_CHARS {
+        return (line.chars().map(visible).collect(), col);
+    }
+    let start = col
+        .saturating_sub(1 + LINE_WINDOW_CHARS / 2)
+        .min(len - LINE_WINDOW_CHARS);
+    let mut shown = String::new();
+    let mut col = col - start;
+    if start > 0 {
+        shown.push('…');
+        col += 1;
+    }
+    shown.extend(
+        line.chars()
+            .skip(start)
+            .take(LINE_WINDOW_CHARS)
+            .map(visible),
+    );
+    if start + LINE_WINDOW_CHARS < len {
+        shown.push('…');
+    }
+    (shown, col)
 }
 
 /// "did you mean" for a misspelt name: the closest candidate when it is close enough.
@@ -156,5 +209,44 @@ mod tests {
         assert_eq!(closest("intervall", known), Some("interval"));
         assert_eq!(closest("label", known), Some("labels"));
         assert_eq!(closest("zzzzzz", known), None);
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret_and_control_characters_are_not_sent() {
+        let line = format!("a: [{}x]", "1, ".repeat(100_000));
+        let col = line.find('x').unwrap() + 1;
+        let mut d = Diagnostics::new("m.yaml", format!("{line}\nb: \"\u{1b}[2J\"\n"));
+        let pos = |line, col| Pos {
+            line,
+            col,
+            offset: 0,
+        };
+        d.error(pos(1, col), "here", None);
+        d.error(pos(2, 4), "value", None);
+        let text = d.to_string();
+        assert!(text.len() < 1000, "{} bytes", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        // The caret is under the `x`, in the window of the line that is shown.
+        let shown = lines[1].split_once(" | ").unwrap().1;
+        let caret = lines[2].split_once(" | ").unwrap().1.chars().count();
+        assert_eq!(shown.chars().nth(caret - 1), Some('x'), "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with(']'), "{shown}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(lines[5].contains("\"\u{fffd}[2J\""), "{text:?}");
+    }
+
+    #[test]
+    fn a_message_quoting_a_huge_value_is_shortened() {
+        let mut d = Diagnostics::new("m.yaml", "");
+        let value = "v".repeat(1_000_000);
+        d.error(
+            Pos::default(),
+            format!("invalid name `{value}` (at most 48)"),
+            None,
+        );
+        let message = &d.items[0].message;
+        assert!(message.chars().count() < 500, "{}", message.len());
+        assert!(message.starts_with("invalid name `vvv"));
+        assert!(message.ends_with("` (at most 48)"));
     }
 }

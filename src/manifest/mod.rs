@@ -9,6 +9,7 @@
 pub mod diagnostics;
 pub mod edit;
 pub mod interpolate;
+pub mod promql;
 pub mod reader;
 pub mod spec;
 mod validate;
@@ -51,14 +52,30 @@ pub fn load(source: &Source, env: Lookup) -> Result<Stack, Diagnostics> {
     let mut r = Reader {
         diagnostics: Diagnostics::new(source.display_name, source.text),
     };
+    if source.text.trim_start_matches('\u{feff}').trim().is_empty() {
+        // Most likely truncated by accident (`> monstack.yaml`); running the defaults instead
+        // would bring up a stack nobody asked for. A file of comments alone is a choice.
+        r.error(
+            Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            },
+            format!("{} is empty", source.display_name),
+            Some(
+                "run `monstack init` to write a starter manifest (a manifest of only comments uses every default)"
+                    .into(),
+            ),
+        );
+        return Err(r.diagnostics);
+    }
     let mut root = match yaml::parse(source.text) {
         Ok(node) => node,
         Err(e) => {
-            r.error(
-                e.pos,
-                format!("invalid YAML: {}", e.message),
-                Some("check the indentation and quoting on this line".to_string()),
-            );
+            let hint = e
+                .hint
+                .unwrap_or_else(|| "check the indentation and quoting on this line".to_string());
+            r.error(e.pos, format!("invalid YAML: {}", e.message), Some(hint));
             return Err(r.diagnostics);
         }
     };
@@ -121,6 +138,99 @@ fn read_empty(source: &Source, r: &mut Reader) -> Stack {
     read_stack(&empty, source, r).expect("an empty mapping is a valid manifest")
 }
 
+/// The most a manifest file may hold. A large real one is a few hundred KB.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why a file the user named was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A FIFO would block the read until someone writes, a device like `/dev/zero` never ends,
+    /// a directory has no text: only regular files (or links to them) are read.
+    #[error("it is {0}, not a regular file")]
+    NotAFile(&'static str),
+    #[error("it holds more than {} MiB, the most it may", .0 >> 20)]
+    TooLarge(u64),
+}
+
+impl ReadError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Reads a file the user named (a manifest, a dashboard) with a size limit. What it is is
+/// checked before it is opened, and again on the opened file (it may have been swapped in
+/// between); the open does not wait for a FIFO's writer.
+pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+
+    check_regular(&std::fs::metadata(path)?, limit)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    check_regular(&file.metadata()?, limit)?;
+    let mut bytes = Vec::new();
+    // A file that grows while it is read is still cut off at the limit.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge(limit));
+    }
+    Ok(bytes)
+}
+
+fn check_regular(metadata: &std::fs::Metadata, limit: u64) -> Result<(), ReadError> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return if metadata.len() > limit {
+            Err(ReadError::TooLarge(limit))
+        } else {
+            Ok(())
+        };
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Err(ReadError::NotAFile("a named pipe (FIFO)"));
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Err(ReadError::NotAFile("a device"));
+        }
+        if kind.is_socket() {
+            return Err(ReadError::NotAFile("a socket"));
+        }
+    }
+    Err(ReadError::NotAFile(if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }))
+}
+
+/// A manifest's bytes as text: UTF-8, or a problem at the line and column of the first byte
+/// that is not (the rest of the file is shown with that byte replaced).
+pub fn decode(bytes: Vec<u8>, display_name: &str) -> Result<String, Diagnostics> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let prefix = std::str::from_utf8(&bytes[..valid]).expect("valid up to here");
+        let mut d = Diagnostics::new(display_name, String::from_utf8_lossy(&bytes));
+        d.error(
+            yaml::pos_at(prefix, valid),
+            format!(
+                "{display_name} is not UTF-8 text: byte 0x{:02X} cannot be read",
+                bytes[valid]
+            ),
+            Some("save the file as UTF-8".into()),
+        );
+        d
+    })
+}
+
 /// The project name from the directory: lower-cased, anything Docker rejects replaced by `-`.
 pub fn project_from_dir(root: &Path) -> String {
     let name = root
@@ -156,7 +266,8 @@ pub fn valid_project(name: &str) -> bool {
 mod tests {
     use std::path::Path;
 
-    use super::{project_from_dir, valid_project};
+    use super::project_from_dir;
+    use super::{decode, load, read_input, valid_project, ReadError, Source};
 
     #[test]
     fn the_project_name_from_a_directory_is_what_docker_accepts() {
@@ -182,5 +293,86 @@ mod tests {
         for name in ["", "-a", "_a", "Shop", "a.b", "a b", &too_long] {
             assert!(!valid_project(name), "{name}");
         }
+    }
+
+    fn load_text(text: &str) -> Result<crate::model::Stack, super::Diagnostics> {
+        let source = Source {
+            text,
+            display_name: "monstack.yaml",
+            root: Path::new("/srv/shop"),
+        };
+        load(&source, &|_| None)
+    }
+
+    #[test]
+    fn an_empty_manifest_is_refused_and_one_of_comments_uses_the_defaults() {
+        for text in ["", "   \n\n\t\n", "\u{feff}", "\u{feff}\n  \n"] {
+            let d = load_text(text).unwrap_err();
+            assert_eq!(
+                d.headlines(),
+                ["monstack.yaml:1:1: monstack.yaml is empty"],
+                "{text:?}"
+            );
+            assert!(d.to_string().contains("monstack init"));
+        }
+        assert_eq!(load_text("# all defaults\n").unwrap().project, "shop");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error_at_their_line_and_column() {
+        let d = decode(
+            b"project: shop\n\nbind: \"\xff\"\n".to_vec(),
+            "monstack.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            d.headlines(),
+            ["monstack.yaml:3:8: monstack.yaml is not UTF-8 text: byte 0xFF cannot be read"]
+        );
+        // Latin-1 `é` after UTF-8 `ü` on the same line: the column counts characters.
+        let d = decode(b"a: \xc3\xbc \xe9\n".to_vec(), "m.yaml").unwrap_err();
+        assert_eq!(d.items[0].pos.line, 1);
+        assert_eq!(d.items[0].pos.col, 6);
+        assert_eq!(decode(b"a: 1\n".to_vec(), "m.yaml").unwrap(), "a: 1\n");
+    }
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        for (path, kind) in [
+            (fifo.as_path(), "a named pipe (FIFO)"),
+            (dir.path(), "a directory"),
+            (Path::new("/dev/zero"), "a device"),
+        ] {
+            match read_input(path, 1024) {
+                Err(ReadError::NotAFile(k)) => assert_eq!(k, kind),
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let file = dir.path().join("m.yaml");
+        std::fs::write(&file, "x".repeat(2048)).unwrap();
+        let error = read_input(&file, 1024).unwrap_err();
+        assert!(matches!(error, ReadError::TooLarge(1024)), "{error:?}");
+        assert_eq!(read_input(&file, 2048).unwrap().len(), 2048);
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(read_input(&link, 4096).unwrap().len(), 2048);
+        assert!(read_input(&dir.path().join("none"), 1)
+            .unwrap_err()
+            .is_not_found());
+        assert_eq!(
+            ReadError::NotAFile("a directory").to_string(),
+            "it is a directory, not a regular file"
+        );
+        assert_eq!(
+            ReadError::TooLarge(16 << 20).to_string(),
+            "it holds more than 16 MiB, the most it may"
+        );
     }
 }

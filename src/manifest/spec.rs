@@ -223,7 +223,10 @@ pub static JOB: Section = Section {
 pub static ETCD_DISCOVERY: Section = Section {
     what: "`discovery.etcd`",
     doc: "Scrape every service registered in the stack's etcd under a prefix (`/service/{name}/{id}`, with a lease).",
-    fields: &[opt("prefix", Ty::Str, "Key prefix. Default: /service/.")],
+    fields: &[
+        opt("prefix", Ty::Str, "Key prefix. Default: /service/."),
+        opt("rewrite_loopback", Ty::Bool, "Scrape registrations of localhost, 127.0.0.0/8 or ::1 at host.docker.internal (Prometheus' own loopback is its container's). Default: true."),
+    ],
 };
 
 pub static DISCOVERY: Section = Section {

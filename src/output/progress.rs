@@ -90,7 +90,7 @@ impl Progress {
             Some(multi) => {
                 let _ = multi.println(text);
             }
-            None => eprintln!("{text}"),
+            None => super::stderr_line!("{text}"),
         }
     }
 }
@@ -117,7 +117,7 @@ impl Task {
                 bar.set_prefix(format!("{mark} {:<13}", self.label));
                 bar.finish_with_message(message.to_string());
             }
-            None if !self.quiet => eprintln!("{mark} {:<13} {message}", self.label),
+            None if !self.quiet => super::stderr_line!("{mark} {:<13} {message}", self.label),
             None => {}
         }
     }

@@ -37,19 +37,25 @@ pub fn load_text(ctx: &Context, text: &str) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    load_source(&source, &env)
+    load_source(&source, &env, &ctx.printer)
 }
 
 /// The manifest's text for commands that edit it; a missing file is an input error pointing at
-/// `init` (`kept`: what the manifest holds for this command, for the hint).
+/// `init` (`kept`: what the manifest holds for this command, for the hint). Read as
+/// [`load`] reads it: a regular file, within the size limit, UTF-8.
 pub fn read_manifest_text(ctx: &Context, kept: &str) -> Result<String> {
-    std::fs::read_to_string(&ctx.file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(
-            format!("{} does not exist", ctx.file.display()),
+    let display = ctx.file.display().to_string();
+    match manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES) {
+        Ok(bytes) => manifest::decode(bytes, &display).map_err(Error::Manifest),
+        Err(e) if e.is_not_found() => Err(Error::usage(
+            format!("{display} does not exist"),
             Some(format!("run `monstack init` first; {kept}")),
-        ),
-        _ => Error::usage(format!("cannot read {}: {e}", ctx.file.display()), None),
-    })
+        )),
+        Err(e) => Err(Error::usage(
+            format!("cannot read {display}: {e}"),
+            Some("give the path of the manifest, a YAML file".to_string()),
+        )),
+    }
 }
 
 /// The project name for commands that only read (`logs`): the manifest's when it loads, else
@@ -59,8 +65,9 @@ pub fn project_name(ctx: &Context) -> Result<String> {
         Ok(stack) => Ok(stack.project),
         Err(_) => {
             let root = manifest_dir(&ctx.file)?;
-            let from_key = std::fs::read_to_string(&ctx.file)
+            let from_key = manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES)
                 .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| project_key(&text));
             Ok(from_key.unwrap_or_else(|| manifest::project_from_dir(&root)))
         }
@@ -107,8 +114,9 @@ pub fn proven_project(ctx: &Context, explicit: Option<&str>) -> Result<ProvenPro
         }
         Err(error) => error,
     };
-    let from_key = std::fs::read_to_string(&ctx.file)
+    let from_key = manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES)
         .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| project_key(&text));
     match from_key {
         Some(name) if manifest::valid_project(&name) => Ok(ProvenProject {
@@ -212,9 +220,9 @@ pub fn manifest_dir(file: &Path) -> Result<PathBuf> {
 /// used, and the user is told so.
 pub fn load(ctx: &Context) -> Result<Stack> {
     let display = ctx.file.display().to_string();
-    let text = match std::fs::read_to_string(&ctx.file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ctx.file_explicit => {
+    let text = match manifest::read_input(&ctx.file, manifest::MAX_MANIFEST_BYTES) {
+        Ok(bytes) => manifest::decode(bytes, &display).map_err(Error::Manifest)?,
+        Err(e) if e.is_not_found() && !ctx.file_explicit => {
             let root = manifest_dir(&ctx.file)?;
             let lang = detect_lang(&root).unwrap_or(Lang::Go);
             ctx.printer.note(&format!(
@@ -227,15 +235,22 @@ pub fn load(ctx: &Context) -> Result<Stack> {
                 display_name: "<built-in starter manifest>",
                 root: &root,
             };
-            return load_source(&source, &env);
+            let mut stack = load_source(&source, &env, &ctx.printer)?;
+            stack.starter = true;
+            return Ok(stack);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             return Err(Error::usage(
                 format!("{display} does not exist"),
                 Some("check the path, or run `monstack init` to create one".into()),
             ));
         }
-        Err(e) => return Err(Error::usage(format!("cannot read {display}: {e}"), None)),
+        Err(e) => {
+            return Err(Error::usage(
+                format!("cannot read {display}: {e}"),
+                Some("give the path of the manifest, a YAML file".to_string()),
+            ))
+        }
     };
     let root = manifest_dir(&ctx.file)?;
     let env = |name: &str| std::env::var(name).ok();
@@ -244,7 +259,7 @@ pub fn load(ctx: &Context) -> Result<Stack> {
         display_name: &display,
         root: &root,
     };
-    load_source(&source, &env)
+    load_source(&source, &env, &ctx.printer)
 }
 
 impl Context {
@@ -257,8 +272,15 @@ impl Context {
 
 /// Loads a manifest and registers the secrets it holds for redaction, so no message printed
 /// from here on shows them.
-fn load_source(source: &Source, env: manifest::interpolate::Lookup) -> Result<Stack> {
+fn load_source(
+    source: &Source,
+    env: manifest::interpolate::Lookup,
+    printer: &Printer,
+) -> Result<Stack> {
     let stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    for warning in &stack.warnings {
+        printer.warn(warning);
+    }
     for secret in stack.secrets() {
         crate::output::redact::register(secret);
     }

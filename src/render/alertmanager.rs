@@ -4,7 +4,13 @@
 //! Rendered whenever Alertmanager is enabled. With the Grafana engine Grafana delivers the
 //! notifications itself, so the file only has the root receiver, with nothing behind it.
 //! The file holds the SMTP password and webhook/Slack URLs with tokens: it is a secret.
+//!
+//! DingTalk channels are webhooks to the monstack agent, which relays only requests with its
+//! relay token: the token is rendered into `alertmanager/relay-token` (a secret too), and the
+//! webhooks send it from there (`http_config.authorization.credentials_file`, read on every
+//! notification, so the token never appears in the config Alertmanager shows on its status page).
 
+use anyhow::Context;
 use serde::Serialize;
 
 use super::RenderedFile;
@@ -12,6 +18,11 @@ use crate::model::{self, AlertEngine, Channel, ChannelKind, Stack};
 
 /// The config file, relative to `.monstack/`.
 pub const CONFIG_PATH: &str = "alertmanager/alertmanager.yml";
+
+/// The agent's relay token, relative to `.monstack/`; the config names it relative to its own
+/// directory (Alertmanager resolves such paths against the config file's directory).
+pub const RELAY_TOKEN_PATH: &str = "alertmanager/relay-token";
+const RELAY_TOKEN_FILE: &str = "relay-token";
 
 /// Receiver of the root route: the channels of `alerting.notify` (all channels by default).
 /// The manifest loader must not allow a channel with this name.
@@ -111,6 +122,20 @@ struct WebhookConfig {
     send_resolved: bool,
     #[serde(skip_serializing_if = "is_zero")]
     max_alerts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_config: Option<HttpConfig>,
+}
+
+#[derive(Serialize, Clone)]
+struct HttpConfig {
+    authorization: Authorization,
+}
+
+#[derive(Serialize, Clone)]
+struct Authorization {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    credentials_file: &'static str,
 }
 
 #[derive(Serialize, Clone)]
@@ -143,7 +168,18 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
         "{HEADER}{note}{}",
         crate::manifest::yaml::to_string(&config)?
     );
-    Ok(vec![RenderedFile::secret(CONFIG_PATH, text)])
+    let mut files = vec![RenderedFile::secret(CONFIG_PATH, text)];
+    let relays = config
+        .receivers
+        .iter()
+        .flat_map(|r| &r.webhook_configs)
+        .any(|w| w.http_config.is_some());
+    if relays {
+        let token = super::agent::relay_token(stack)
+            .context("internal error: a DingTalk receiver without a relay token")?;
+        files.push(RenderedFile::secret(RELAY_TOKEN_PATH, format!("{token}\n")));
+    }
+    Ok(files)
 }
 
 fn config(stack: &Stack) -> anyhow::Result<Config> {
@@ -292,6 +328,7 @@ fn receiver(channel: &Channel) -> Receiver {
                 url: url.clone(),
                 send_resolved,
                 max_alerts: *max_alerts,
+                http_config: None,
             });
         }
         ChannelKind::Slack {
@@ -317,6 +354,12 @@ fn receiver(channel: &Channel) -> Receiver {
                 ),
                 send_resolved,
                 max_alerts: 0,
+                http_config: Some(HttpConfig {
+                    authorization: Authorization {
+                        kind: "Bearer",
+                        credentials_file: RELAY_TOKEN_FILE,
+                    },
+                }),
             });
         }
     }
@@ -333,11 +376,15 @@ mod tests {
         serde_yaml::from_str(text).unwrap()
     }
 
+    /// The config file (the relay token file, when there is one, is checked on its own).
     fn render_one(stack: &Stack) -> RenderedFile {
-        let mut files = render(stack).unwrap();
-        assert_eq!(files.len(), 1);
-        files.remove(0)
+        let files = render(stack).unwrap();
+        assert!(files.len() <= 2, "{files:?}");
+        files.into_iter().find(|f| f.path == CONFIG_PATH).unwrap()
     }
+
+    const RELAYED: &str = "{url: 'http://agent:8060/dingtalk/ops-ding', send_resolved: true,
+        http_config: {authorization: {type: Bearer, credentials_file: relay-token}}}";
 
     fn receiver_named<'a>(config: &'a Value, name: &str) -> &'a Value {
         config["receivers"]
@@ -409,10 +456,7 @@ mod tests {
         );
         assert_eq!(
             *receiver_named(&config, "ops-ding"),
-            yaml(
-                "{name: ops-ding, webhook_configs: [{url: 'http://agent:8060/dingtalk/ops-ding',
-                                                     send_resolved: true}]}"
-            )
+            yaml(&format!("{{name: ops-ding, webhook_configs: [{RELAYED}]}}"))
         );
         assert_eq!(
             *receiver_named(&config, "hook"),
@@ -428,6 +472,47 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_to_the_agent_send_its_relay_token_from_a_secret_file() {
+        let stack = testkit::full();
+        let files = render(&stack).unwrap();
+        let token = files.iter().find(|f| f.path == RELAY_TOKEN_PATH).unwrap();
+        assert!(token.secret);
+        let expected = crate::render::agent::relay_token(&stack).unwrap();
+        assert_eq!(token.text(), format!("{expected}\n"));
+        let config = render_one(&stack);
+        assert!(
+            !config.text().contains(&expected),
+            "the token stays out of the config, which Alertmanager shows"
+        );
+        // The config names the file relative to its directory, where the token file is.
+        let relative = RELAY_TOKEN_PATH
+            .strip_prefix(CONFIG_PATH.rsplit_once('/').unwrap().0)
+            .unwrap();
+        assert_eq!(relative, format!("/{RELAY_TOKEN_FILE}"));
+        // Only the webhooks to the agent carry it.
+        let config = yaml(config.text());
+        assert!(receiver_named(&config, "hook")["webhook_configs"][0]
+            .get("http_config")
+            .is_none());
+        // Without DingTalk channels, or with the Grafana engine: no token file.
+        let mut no_ding = stack.clone();
+        no_ding
+            .channels
+            .retain(|c| !matches!(c.kind, ChannelKind::DingTalk { .. }));
+        no_ding.alerting.default_notify.retain(|n| n != "ops-ding");
+        for alert in &mut no_ding.alerts {
+            alert.notify.retain(|n| n != "ops-ding");
+        }
+        for stack in [no_ding, testkit::full_grafana_engine()] {
+            let files = render(&stack).unwrap();
+            assert_eq!(
+                files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+                [CONFIG_PATH]
+            );
+        }
+    }
+
+    #[test]
     fn default_receiver_joins_the_default_channels() {
         let config = yaml(render_one(&testkit::full()).text());
         let default = receiver_named(&config, "monstack-default");
@@ -437,10 +522,9 @@ mod tests {
         );
         assert_eq!(
             default["webhook_configs"],
-            yaml(
-                "[{url: 'http://agent:8060/dingtalk/ops-ding', send_resolved: true},
-                  {url: 'http://alert-sink:8080/hook', send_resolved: true}]"
-            )
+            yaml(&format!(
+                "[{RELAYED}, {{url: 'http://alert-sink:8080/hook', send_resolved: true}}]"
+            ))
         );
         assert_eq!(
             default["slack_configs"],
@@ -456,10 +540,9 @@ mod tests {
         let default = receiver_named(&config, "monstack-default");
         assert_eq!(
             default["webhook_configs"],
-            yaml(
-                "[{url: 'http://agent:8060/dingtalk/ops-ding', send_resolved: true},
-                  {url: 'http://alert-sink:8080/hook', send_resolved: true}]"
-            )
+            yaml(&format!(
+                "[{RELAYED}, {{url: 'http://alert-sink:8080/hook', send_resolved: true}}]"
+            ))
         );
         assert!(default.get("email_configs").is_none());
         assert!(default.get("slack_configs").is_none());

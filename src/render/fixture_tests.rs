@@ -126,11 +126,36 @@ fn both_engines_agree_on_every_alert() {
     let routes: serde_yaml::Value =
         serde_yaml::from_str(am_tree.get("alertmanager/alertmanager.yml").unwrap().text()).unwrap();
 
-    let prom_rules = rules["groups"][0]["rules"].as_sequence().unwrap();
+    // The built-in pack goes to Grafana as well: compare it alert by alert too.
+    let builtin: serde_yaml::Value = serde_yaml::from_str(
+        am_tree
+            .get("prometheus/rules/monstack-builtin.yml")
+            .unwrap()
+            .text(),
+    )
+    .unwrap();
+    // (The Alertmanager variant also runs Alertmanager, so its pack has Alertmanager's rules,
+    // which the Grafana stack lacks: compare the rules both have.)
+    let builtin_alerts = crate::render::rules::builtin_alerts(&am);
+    assert!(!builtin_alerts.is_empty());
+    let mut prom_rules = rules["groups"][0]["rules"].as_sequence().unwrap().clone();
+    let builtin_rules: Vec<serde_yaml::Value> = builtin["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            builtin_alerts
+                .iter()
+                .any(|a| r["alert"].as_str() == Some(&a.name))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(builtin_alerts.len(), builtin_rules.len());
+    prom_rules.extend(builtin_rules);
     let grafana_rules = alerting["groups"][0]["rules"].as_sequence().unwrap();
-    assert_eq!(prom_rules.len(), am.alerts.len());
-    assert_eq!(grafana_rules.len(), am.alerts.len());
-    for alert in &am.alerts {
+    assert_eq!(prom_rules.len(), am.alerts.len() + builtin_alerts.len());
+    assert_eq!(grafana_rules.len(), prom_rules.len());
+    for alert in am.alerts.iter().chain(&builtin_alerts) {
         let p = prom_rules
             .iter()
             .find(|r| r["alert"].as_str() == Some(&alert.name))

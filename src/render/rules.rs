@@ -114,6 +114,28 @@ fn rule(alert: &Alert) -> AlertingRule {
     }
 }
 
+/// The built-in pack as alerts of the model, for the Grafana engine, which turns every alert
+/// into a Grafana-managed rule. Empty with `alerting.builtin: false`.
+pub fn builtin_alerts(stack: &Stack) -> Vec<crate::model::Alert> {
+    if !stack.alerting.builtin {
+        return Vec::new();
+    }
+    builtin_rules(stack)
+        .into_iter()
+        .map(|mut rule| crate::model::Alert {
+            name: rule.alert,
+            expr: rule.expr,
+            for_: crate::model::Duration::parse(&rule.for_)
+                .expect("built-in `for` durations are valid"),
+            severity: rule.labels.remove("severity").unwrap_or_default(),
+            summary: rule.annotations.remove("summary"),
+            description: rule.annotations.remove("description"),
+            labels: rule.labels,
+            notify: Vec::new(),
+        })
+        .collect()
+}
+
 /// The agent's scrape job in `prometheus.yml`.
 const AGENT_JOB: &str = "monstack-agent";
 

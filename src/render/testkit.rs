@@ -20,6 +20,8 @@ fn d(text: &str) -> Duration {
 /// Only the defaults: Prometheus and Grafana, no jobs, no alerting.
 pub fn minimal() -> Stack {
     Stack {
+        warnings: vec![],
+        starter: false,
         project: "minimal".into(),
         root: "/project".into(),
         prometheus: Prometheus {
@@ -99,6 +101,7 @@ pub fn full() -> Stack {
     ];
     stack.discovery.etcd = Some(EtcdDiscovery {
         prefix: "/service/".into(),
+        rewrite_loopback: true,
     });
     stack.agent = Some(service("", 8060));
     stack.channels = vec![

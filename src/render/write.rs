@@ -1,5 +1,7 @@
 //! Writing a rendered tree to `.monstack/`: unchanged files are left alone, stale ones pruned,
-//! files other processes own kept, directories given modes the containers can enter.
+//! files other processes own kept, directories given modes the containers can enter, and
+//! `.monstack/` itself one that keeps the secret files from other users of the machine
+//! (see [`crate::files::OwnerGroup`]).
 
 use std::fs;
 use std::path::Path;
@@ -7,7 +9,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Tree;
-use crate::files::{mode_for, write_atomic, MODE_PUBLIC};
+use crate::files::{
+    host_owner_group, mode_for, write_atomic, OwnerGroup, MODE_DIR, MODE_DIR_PRIVATE, MODE_PUBLIC,
+};
 use crate::layout::is_kept;
 
 /// What [`write_tree`] changed, as paths relative to the output directory.
@@ -22,7 +26,14 @@ pub struct WriteReport {
 /// files a previous render wrote that are no longer part of the tree are removed (a dashboard
 /// dropped from the manifest must disappear from Grafana too).
 pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
+    write_tree_for(out, tree, host_owner_group())
+}
+
+/// [`write_tree`] for a user whose group is `group` (the machine's, in [`write_tree`]).
+pub fn write_tree_for(out: &Path, tree: &Tree, group: OwnerGroup) -> anyhow::Result<WriteReport> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Before any secret is written into it.
+    set_mode(out, group.out_dir_mode())?;
     for dir in &tree.dirs {
         let path = out.join(dir);
         fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -39,7 +50,12 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
             report.written.push(file.path.clone());
         }
     }
-    set_dir_modes(out)?;
+    for entry in fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", out.display()))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            set_dir_modes(&entry.path())?;
+        }
+    }
     let mut existing = Vec::new();
     list_files(out, "", &mut existing)?;
     for relative in existing {
@@ -52,26 +68,35 @@ pub fn write_tree(out: &Path, tree: &Tree) -> anyhow::Result<WriteReport> {
     Ok(report)
 }
 
-/// Directories get explicit modes, whatever the umask: the containers' users (65534, 472) must
-/// be able to enter them to read the mounted files. `secrets/` is for monstack alone.
+/// Directories below `.monstack/` get explicit modes, whatever the umask: the containers'
+/// users (65534, 472) must be able to enter them to read the mounted files (inside a container
+/// only the mounted directory and what is below it are looked at, not `.monstack/`).
+/// `secrets/` is for monstack alone.
 fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
+    let mode = if dir.file_name().is_some_and(|n| n == "secrets") {
+        MODE_DIR_PRIVATE
+    } else {
+        MODE_DIR
+    };
+    set_mode(dir, mode)?;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            set_dir_modes(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(dir: &Path, mode: u32) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = if dir.file_name().is_some_and(|n| n == "secrets") {
-            0o700
-        } else {
-            0o755
-        };
         fs::set_permissions(dir, fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting permissions of {}", dir.display()))?;
-        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                set_dir_modes(&entry.path())?;
-            }
-        }
     }
+    #[cfg(not(unix))]
+    let _ = (dir, mode);
     Ok(())
 }
 
@@ -169,6 +194,48 @@ mod tests {
             dir.path().join("secrets/grafana-admin-password").exists(),
             "secrets are kept"
         );
+    }
+
+    /// Both kinds of host: with a private group the mode of the secret files keeps them from
+    /// everyone else; with a shared one `.monstack/` itself does, and the files stay readable
+    /// by the group the containers get.
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_kept_from_other_users_with_a_private_or_a_shared_group() {
+        use crate::render::{RenderedFile, Tree};
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tree = Tree {
+            files: vec![
+                RenderedFile::new("prometheus/prometheus.yml", "x"),
+                RenderedFile::secret("alertmanager/alertmanager.yml", "smtp: pw"),
+                RenderedFile::secret("agent/agent.yml", "relay_token: t"),
+            ],
+            dirs: vec!["prometheus/targets/etcd".into()],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".monstack");
+        let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+        let gid = unsafe { libc::getegid() };
+        for (group, out_mode) in [
+            (OwnerGroup::Private, 0o755),
+            (OwnerGroup::Shared, 0o700),
+            // A host whose group changes: the next render follows.
+            (OwnerGroup::Private, 0o755),
+        ] {
+            write_tree_for(&out, &tree, group).unwrap();
+            assert_eq!(mode(""), out_mode, "{group:?}");
+            assert_eq!(mode("alertmanager/alertmanager.yml"), 0o640, "{group:?}");
+            assert_eq!(mode("agent/agent.yml"), 0o640, "{group:?}");
+            assert_eq!(mode("prometheus/prometheus.yml"), 0o644, "{group:?}");
+            // The containers' users still enter the directories they get mounted.
+            assert_eq!(mode("alertmanager"), 0o755, "{group:?}");
+            assert_eq!(mode("prometheus/targets/etcd"), 0o755, "{group:?}");
+            let owner = fs::metadata(out.join("alertmanager/alertmanager.yml")).unwrap();
+            assert_eq!(owner.gid(), gid, "the group the containers are given");
+        }
+        // The machine's own decision is the one `write_tree` applies.
+        write_tree(&out, &tree).unwrap();
+        assert_eq!(mode(""), host_owner_group().out_dir_mode());
     }
 
     #[cfg(unix)]

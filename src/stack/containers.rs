@@ -114,7 +114,9 @@ pub struct ContainerSpec {
     #[serde(skip)]
     pub env_unhashed: Vec<(String, String)>,
     /// Supplementary groups: the host group owning the rendered secret files (mode 0640), so
-    /// the service can read them whatever user its image runs as.
+    /// the service can read them whatever user its image runs as. Where that group has other
+    /// members, `.monstack/` is 0700 and keeps them out (see [`crate::files::OwnerGroup`]); the
+    /// containers keep their images' users, who own their data volumes.
     pub group_add: Vec<String>,
     pub mounts: Vec<Mount>,
     /// With [`HOST_NETWORK`], where the service listens on the host rather than a published port.
@@ -440,6 +442,9 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             agent
                 .cmd
                 .extend(["--targets-dir".into(), "/targets".into()]);
+            if !discovery.rewrite_loopback {
+                agent.cmd.push("--keep-loopback".into());
+            }
             agent.mounts.push(Mount {
                 source: MountSource::Bind(dir(crate::layout::ETCD_TARGETS_DIR)),
                 target: "/targets".into(),
@@ -589,6 +594,35 @@ mod tests {
         assert!(find(&all, "prometheus")
             .cmd
             .contains(&"--scrape.discovery-reload-interval=1s".to_string()));
+    }
+
+    /// The same spec whether the user's group is private or shared: a shared group is kept out
+    /// by `.monstack/` being 0700 (render::write), not by running the readers as the host
+    /// user. Alertmanager and Grafana keep their images' users (65534, 472), who own their data
+    /// volumes: as the host user Alertmanager could no longer save its silences and
+    /// notification log there, nor Grafana write a database it created before.
+    #[test]
+    fn readers_of_secret_files_get_their_group_and_keep_the_users_owning_their_data() {
+        let all = specs(&testkit::full());
+        for service in ["alertmanager", "grafana"] {
+            let spec = find(&all, service);
+            assert_eq!(spec.group_add, ["1000"], "{service}");
+            assert_eq!(spec.user, None, "{service} runs as its image's user");
+            assert!(
+                spec.mounts
+                    .iter()
+                    .any(|m| matches!(m.source, MountSource::Volume(_)) && !m.read_only),
+                "{service} has a data volume"
+            );
+        }
+        // The agent writes target files as the host user, and reads agent.yml as its owner.
+        let agent = find(&all, "agent");
+        assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+        assert_eq!(agent.group_add, ["1000"]);
+        // Services that read no secret get no group.
+        for service in ["prometheus", "etcd", "pushgateway"] {
+            assert!(find(&all, service).group_add.is_empty(), "{service}");
+        }
     }
 
     #[test]

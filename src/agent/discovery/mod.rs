@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use crate::clients::etcd::{Etcd, WatchError, WatchEvent};
-pub use registration::{parse_registration, Registration};
+pub use registration::{parse_registration, set_rewrite_loopback, Registration};
 pub use targets::{file_name, Registry};
 use targets::{remove_file, write_all, write_if_changed};
 
@@ -587,8 +587,8 @@ mod tests {
             serde_json::from_slice(&std::fs::read(targets.join("monitor.json")).unwrap()).unwrap();
         assert_eq!(
             file[1]["labels"],
-            serde_json::json!({"__metrics_path__": "/actuator/metrics", "service": "monitor",
-                               "service_id": "2", "zone": "a"})
+            serde_json::json!({"__metrics_path__": "/actuator/metrics", "job": "monitor",
+                               "service": "monitor", "service_id": "2", "zone": "a"})
         );
 
         // A malformed registration is skipped; the others are untouched.

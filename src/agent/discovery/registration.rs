@@ -2,6 +2,7 @@
 //! convention or plain `host:port`) become a [`Registration`], or the reason it is skipped.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 
@@ -19,6 +20,36 @@ pub struct Registration {
     pub metrics_path: String,
     /// Extra target labels from the registration's `labels`.
     pub labels: BTreeMap<String, String>,
+    /// The address as registered, when it named the registering host's loopback (`localhost`,
+    /// 127.0.0.0/8, `::1`) and `address` was rewritten to `host.docker.internal`: Prometheus
+    /// runs in a container, whose loopback is its own.
+    pub registered_as: Option<String>,
+}
+
+/// Whether loopback registrations are rewritten (the default; `discovery.etcd.rewrite_loopback:
+/// false` turns it off). One setting per agent process, set when it starts.
+static REWRITE_LOOPBACK: AtomicBool = AtomicBool::new(true);
+
+pub fn set_rewrite_loopback(on: bool) {
+    REWRITE_LOOPBACK.store(on, Ordering::Relaxed);
+}
+
+/// The host a container reaches the machine's loopback services at.
+pub const HOST_FROM_CONTAINERS: &str = "host.docker.internal";
+
+/// Whether `host` (without brackets) is a loopback name or address.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `localhost:8080` -> `host.docker.internal:8080`; other addresses as they are.
+fn container_reachable(address: &str) -> Option<String> {
+    let (host, port) = address.rsplit_once(':')?;
+    is_loopback_host(host).then(|| format!("{HOST_FROM_CONTAINERS}:{port}"))
 }
 
 /// The JSON shape of the common convention. Unknown fields (`id`, `name`, `lease_time`, ...) are
@@ -56,6 +87,7 @@ pub fn parse_registration(key: &str, value: &[u8], prefix: &str) -> Result<Regis
         address: String::new(),
         metrics_path: DEFAULT_METRICS_PATH.to_string(),
         labels: BTreeMap::new(),
+        registered_as: None,
     };
     if !text.starts_with('{') {
         registration.address = parse_host_port(text).map_err(|why| {
@@ -64,7 +96,7 @@ pub fn parse_registration(key: &str, value: &[u8], prefix: &str) -> Result<Regis
                 shown(value)
             )
         })?;
-        return Ok(registration);
+        return Ok(rewrite(registration));
     }
     let json: JsonRegistration = serde_json::from_str(text).map_err(|e| {
         format!(
@@ -105,7 +137,27 @@ pub fn parse_registration(key: &str, value: &[u8], prefix: &str) -> Result<Regis
         };
         registration.labels.insert(label, value);
     }
-    Ok(registration)
+    Ok(rewrite(registration))
+}
+
+fn rewrite(registration: Registration) -> Registration {
+    rewrite_with(registration, REWRITE_LOOPBACK.load(Ordering::Relaxed))
+}
+
+fn rewrite_with(mut registration: Registration, on: bool) -> Registration {
+    if on {
+        if let Some(reachable) = container_reachable(&registration.address) {
+            tracing::info!(
+                "{}/{} registered {}, the registering host's loopback: scraping {reachable} (Prometheus' own loopback is its container's)",
+                registration.name,
+                registration.id,
+                registration.address
+            );
+            registration.registered_as =
+                Some(std::mem::replace(&mut registration.address, reachable));
+        }
+    }
+    registration
 }
 
 fn parse_key(key: &str, prefix: &str) -> Result<(String, String), String> {
@@ -223,6 +275,7 @@ mod tests {
             address: address.into(),
             metrics_path: "/metrics".into(),
             labels: BTreeMap::new(),
+            registered_as: None,
         }
     }
 
@@ -274,9 +327,13 @@ mod tests {
             parse("/service/node/b", " 10.0.0.2:9100\n"),
             Ok(registration("node", "b", "10.0.0.2:9100"))
         );
+        // (A loopback address, so scraped at host.docker.internal: as registered it is kept.)
         assert_eq!(
-            parse("/service/node/c", "[::1]:9100").unwrap().address,
-            "[::1]:9100"
+            parse("/service/node/c", "[::1]:9100")
+                .unwrap()
+                .registered_as
+                .as_deref(),
+            Some("[::1]:9100")
         );
         let v6 = r#"{"host":"fe80::1","port":80}"#;
         assert_eq!(
@@ -362,5 +419,51 @@ mod tests {
         assert!(parse("/other/a/1", "h:1")
             .unwrap_err()
             .contains("not under /service/"));
+    }
+
+    #[test]
+    fn loopback_registrations_are_scraped_at_the_host_from_containers() {
+        let parse = |value: &str| {
+            parse_registration("/service/api/1", value.as_bytes(), "/service/").unwrap()
+        };
+        for (value, address) in [
+            (r#"{"host": "localhost", "port": 8080}"#, "localhost:8080"),
+            ("127.0.0.1:9000", "127.0.0.1:9000"),
+            ("127.3.4.5:9000", "127.3.4.5:9000"),
+            ("[::1]:9000", "[::1]:9000"),
+            ("LOCALHOST:1", "LOCALHOST:1"),
+        ] {
+            let reg = parse(value);
+            let port = address.rsplit(':').next().unwrap();
+            assert_eq!(
+                reg.address,
+                format!("host.docker.internal:{port}"),
+                "{value}"
+            );
+            assert_eq!(reg.registered_as.as_deref(), Some(address), "{value}");
+        }
+        for value in [
+            "10.0.0.5:80",
+            "api.internal:80",
+            "[fe80::1]:80",
+            "localhost.example:80",
+        ] {
+            let reg = parse(value);
+            assert_eq!(reg.address, value);
+            assert_eq!(reg.registered_as, None);
+        }
+        // Turned off, they stay.
+        let kept = rewrite_with(
+            Registration {
+                registered_as: None,
+                address: "localhost:8080".into(),
+                ..parse("10.0.0.5:80")
+            },
+            false,
+        );
+        assert_eq!(
+            (kept.address.as_str(), kept.registered_as),
+            ("localhost:8080", None)
+        );
     }
 }

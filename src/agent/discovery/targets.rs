@@ -118,6 +118,10 @@ fn render_file(mut members: Vec<(&String, &Registration)>) -> Vec<u8> {
                 .collect();
             labels.insert("service", &r.name);
             labels.insert("service_id", &r.id);
+            // The service's name as its `job`, as `monstack targets` lists it, so that
+            // `up{job="order"}` and the dashboards' job variables find it (a registration's
+            // own `job` label wins). The scrape pool stays `etcd-discovered`.
+            labels.entry("job").or_insert(&r.name);
             if r.metrics_path != DEFAULT_METRICS_PATH {
                 labels.insert("__metrics_path__", &r.metrics_path);
             }
@@ -195,6 +199,7 @@ mod tests {
             address: address.into(),
             metrics_path: "/metrics".into(),
             labels: BTreeMap::new(),
+            registered_as: None,
         }
     }
 
@@ -231,6 +236,7 @@ mod tests {
       "h1:80"
     ],
     "labels": {
+      "job": "monitor",
       "service": "monitor",
       "service_id": "a"
     }
@@ -242,6 +248,7 @@ mod tests {
     "labels": {
       "__metrics_path__": "/api/metrics",
       "env": "prod",
+      "job": "monitor",
       "service": "monitor",
       "service_id": "b"
     }

@@ -119,6 +119,17 @@ pub(super) fn read_alerts(r: &mut Reader, node: &Node, channels: &[&str]) -> Vec
         if let Some(n) = obj.get("expr") {
             if let Err(problem) = check_brackets(&expr) {
                 r.error(n.pos, format!("`expr` is not valid PromQL: {problem}"), Some("quote expressions containing `{` or `:` in YAML: expr: 'up{job=\"x\"} == 0'".into()));
+            } else if !expr.trim().is_empty() {
+                // Parsed as Prometheus 3.5 parses rules: an expression it would refuse must
+                // not reach a running Prometheus (which would then crash-loop or keep the
+                // rejected rule file on disk).
+                if let Err(problem) = crate::manifest::promql::check(&expr) {
+                    r.error(
+                        n.pos,
+                        format!("`expr` is not valid PromQL: {}", problem.message),
+                        problem.hint,
+                    );
+                }
             }
         }
         let for_ = r.opt_duration(&obj, "for").unwrap_or(Duration(0));

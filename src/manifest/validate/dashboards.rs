@@ -84,16 +84,21 @@ pub(super) fn read_dashboards(
             },
             DashboardSource::File(path) => {
                 let full = root.join(path);
-                let text = match std::fs::read_to_string(&full) {
+                // Like the manifest: a regular file only (a FIFO would hang), with a cap.
+                let read = crate::manifest::read_input(&full, 32 * 1024 * 1024)
+                    .map_err(|e| match e {
+                        crate::manifest::ReadError::Io(e) => io_reason(&e),
+                        other => other.to_string(),
+                    })
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+                    });
+                let text = match read {
                     Ok(text) => text,
-                    Err(e) => {
+                    Err(reason) => {
                         r.error(
                             pos,
-                            format!(
-                                "cannot read dashboard `{}`: {}",
-                                path.display(),
-                                io_reason(&e)
-                            ),
+                            format!("cannot read dashboard `{}`: {reason}", path.display()),
                             Some("paths are relative to the manifest's directory".into()),
                         );
                         continue;

@@ -178,21 +178,26 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         let pos = m.key_pos("channels").unwrap_or(m.pos());
         r.error(pos, "channels need Alertmanager to deliver alerts, and the `alertmanager` service is not enabled", Some("add `alertmanager: {}`, or set `alerting: {engine: grafana}` to let Grafana deliver them".into()));
     }
+    let mut warnings = Vec::new();
     if grafana.as_ref().is_some_and(|g| !g.enabled) {
-        let needs: [(&str, bool); 3] = [
-            ("dashboards", m.has("dashboards")),
-            ("datasources", m.has("datasources")),
-            ("alerting", alerting.engine == AlertEngine::Grafana),
-        ];
-        for (key, used) in needs {
-            if used {
+        // Dashboards and datasources are still rendered (for another Grafana, or for later):
+        // a warning. Grafana-engine alerting would deliver nothing: an error.
+        for key in ["dashboards", "datasources"] {
+            if m.has(key) {
                 let pos = m.key_pos(key).unwrap_or(m.pos());
-                r.error(
-                    pos,
-                    format!("`{key}` needs Grafana, which is disabled (`grafana: false`)"),
-                    Some("remove this section, or enable Grafana".into()),
-                );
+                warnings.push(format!(
+                    "{}:{}:{}: `{key}` are rendered but not shown: Grafana is disabled (`grafana: false`)",
+                    source.display_name, pos.line, pos.col
+                ));
             }
+        }
+        if alerting.engine == AlertEngine::Grafana {
+            let pos = m.key_pos("alerting").unwrap_or(m.pos());
+            r.error(
+                pos,
+                "`alerting` needs Grafana, which is disabled (`grafana: false`)",
+                Some("remove this section, or enable Grafana".into()),
+            );
         }
     }
     let needs_agent = discovery.etcd.is_some()
@@ -232,6 +237,8 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         alerts,
         datasources,
         dashboards,
+        warnings,
+        starter: false,
     })
 }
 

@@ -252,8 +252,10 @@ pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) ->
         return Discovery::default();
     };
     let mut prefix = "/service/".to_string();
+    let mut rewrite_loopback = true;
     if let Some(etcd) = obj.get("etcd") {
         if let Some(e) = r.object(etcd, &spec::ETCD_DISCOVERY) {
+            rewrite_loopback = r.opt_bool(&e, "rewrite_loopback", true);
             if let Some(n) = e.get("prefix") {
                 prefix = r.string(n, "prefix").unwrap_or_default();
                 if !prefix.starts_with('/') {
@@ -277,7 +279,10 @@ pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) ->
         );
     }
     Discovery {
-        etcd: Some(EtcdDiscovery { prefix }),
+        etcd: Some(EtcdDiscovery {
+            prefix,
+            rewrite_loopback,
+        }),
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::clients::grafana_com::{
     download_client, get, latest_revision, snippet, GRAFANA_COM_ENV, GRAFANA_COM_URL,
+    MAX_DOWNLOAD_BYTES,
 };
 use crate::dashboards;
 use crate::error::{Error, Result};
@@ -80,7 +81,14 @@ pub(crate) fn parse_source(source: &str, is_file: impl Fn(&Path) -> bool) -> Res
             names.join(", ")
         ),
     };
-    let message = if looks_like_path {
+    // Something is there, but not a file: say what, rather than "no such file".
+    let not_a_file = match crate::manifest::read_input(&path, MAX_DOWNLOAD_BYTES as u64) {
+        Err(e @ crate::manifest::ReadError::NotAFile(_)) => Some(e),
+        _ => None,
+    };
+    let message = if let Some(why) = not_a_file {
+        format!("cannot read {source}: {why}")
+    } else if looks_like_path {
         format!("{source}: no such file")
     } else {
         format!("`{source}` is not a file, a URL, grafana.com/ID or a bundled dashboard")
@@ -105,8 +113,15 @@ pub(crate) fn grafana_com_id(text: &str, source: &str) -> Result<u64> {
 /// a network failure or a server error is not (exit 1).
 pub(crate) async fn fetch(origin: &Origin) -> Result<Vec<u8>> {
     match origin {
-        Origin::File(path) => std::fs::read(path)
-            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display()), None)),
+        // The cap of a download applies to a file too; a FIFO or a device is refused unread.
+        Origin::File(path) => {
+            crate::manifest::read_input(path, MAX_DOWNLOAD_BYTES as u64).map_err(|e| {
+                Error::usage(
+                    format!("cannot read {}: {e}", path.display()),
+                    Some("give a dashboard's JSON file".into()),
+                )
+            })
+        }
         Origin::Url(url) => {
             let client = download_client()?;
             get(&client, url, || {

@@ -66,7 +66,13 @@ mod tests {
         let files = render(&stack).unwrap();
         let alerting = yaml(file(&files, ALERTING_FILE));
         assert!(alerting.get("contactPoints").is_none() && alerting.get("policies").is_none());
-        assert_eq!(alerting["groups"][0]["rules"].as_array().unwrap().len(), 2);
+        // The two alerts of the stack and the built-in pack.
+        let builtin = crate::render::rules::builtin_alerts(&stack).len();
+        assert!(builtin > 0);
+        assert_eq!(
+            alerting["groups"][0]["rules"].as_array().unwrap().len(),
+            2 + builtin
+        );
         assert!(check_tree(&files).is_empty(), "{:?}", check_tree(&files));
 
         stack.alerting.engine = AlertEngine::Alertmanager;

@@ -444,6 +444,15 @@ fn check_alerting(file: &RenderedFile, datasources: &Datasources, out: &mut Vec<
                     ));
                 }
             }
+            let has = |key: &str| str_field(settings, key).is_some_and(|v| !v.is_empty());
+            if kind == "webhook"
+                && has("authorization_credentials")
+                && (has("username") || has("password"))
+            {
+                out.push(format!(
+                    "{path}: {at}: a webhook takes username/password or authorization_*, not both"
+                ));
+            }
             check_dollars_escaped(path, &format!("{at}.settings: "), settings, out);
         }
     }
@@ -683,6 +692,8 @@ contactPoints:
   receivers:
   - {uid: a, type: webhook, settings: {url: 'http://x/$y'}}
   - {uid: a, type: email, settings: {}}
+  - {uid: w, type: webhook, settings: {url: 'http://x', username: u, password: p,
+     authorization_scheme: Bearer, authorization_credentials: t}}
 policies:
 - {receiver: b, routes: [{receiver: c, matchers: ['alertname']}]}
 groups:
@@ -716,6 +727,7 @@ groups:
             "panel datasource `${DS_P}` refers to no template variable",
             "not written as a secret",
             "settings: `http://x/$y`",
+            "username/password or authorization_*, not both",
             "uid `a` is used twice",
             "settings` is missing or empty",
             "receiver `b` is not a contact point",

@@ -1,5 +1,9 @@
 //! Contact points: one per channel, plus the default one that delivers to
 //! `alerting.default_notify`. Receiver settings are `$`-expanded by Grafana.
+//!
+//! A DingTalk channel with a signing secret is a webhook to the monstack agent, which relays
+//! only requests with its relay token: the webhook sends it (`authorization_credentials`, one
+//! of the webhook's secure settings: Grafana stores it encrypted and never shows it back).
 
 use std::collections::BTreeSet;
 
@@ -44,6 +48,8 @@ pub(super) fn contact_points(stack: &Stack) -> anyhow::Result<Vec<ContactPoint>>
         anyhow::bail!("the channel name `{DEFAULT_CONTACT_POINT}` is reserved for monstack's default Grafana contact point");
     }
 
+    let relay_token = crate::render::agent::relay_token(stack);
+    let relay_token = relay_token.as_deref();
     let mut uids = BTreeSet::new();
     let mut contact_points: Vec<ContactPoint> = stack
         .channels
@@ -51,7 +57,11 @@ pub(super) fn contact_points(stack: &Stack) -> anyhow::Result<Vec<ContactPoint>>
         .map(|channel| ContactPoint {
             org_id: 1,
             name: channel.name.clone(),
-            receivers: vec![receiver(channel, receiver_uid(&channel.name, &mut uids))],
+            receivers: vec![receiver(
+                channel,
+                receiver_uid(&channel.name, &mut uids),
+                relay_token,
+            )],
         })
         .collect();
     if !stack.alerting.default_notify.is_empty() {
@@ -64,6 +74,7 @@ pub(super) fn contact_points(stack: &Stack) -> anyhow::Result<Vec<ContactPoint>>
                 Ok(receiver(
                     channel,
                     receiver_uid(&format!("{name}-default"), &mut uids),
+                    relay_token,
                 ))
             })
             .collect::<anyhow::Result<_>>()?;
@@ -102,7 +113,9 @@ fn receiver_uid(base: &str, used: &mut BTreeSet<String>) -> String {
     uid
 }
 
-fn receiver(channel: &Channel, uid: String) -> Receiver {
+/// `relay_token`: the agent's (see [`crate::render::agent::relay_token`]), for the channels it
+/// relays.
+fn receiver(channel: &Channel, uid: String, relay_token: Option<&str>) -> Receiver {
     let (kind, settings) = match &channel.kind {
         ChannelKind::Email { to } => ("email", json_map([("addresses", to.join(";").into())])),
         ChannelKind::DingTalk {
@@ -124,16 +137,21 @@ fn receiver(channel: &Channel, uid: String) -> Receiver {
         // Grafana's dingding notifier cannot sign requests: the monstack agent relays and signs.
         ChannelKind::DingTalk {
             secret: Some(_), ..
-        } => (
-            "webhook",
-            json_map([
+        } => {
+            let mut settings = json_map([
                 (
                     "url",
                     format!("http://{AGENT}:{AGENT_PORT}/dingtalk/{}", channel.name).into(),
                 ),
                 ("httpMethod", "POST".into()),
-            ]),
-        ),
+            ]);
+            // Every stack with a DingTalk channel has a token; without one the agent refuses.
+            if let Some(token) = relay_token {
+                settings.insert("authorization_scheme".into(), "Bearer".into());
+                settings.insert("authorization_credentials".into(), token.into());
+            }
+            ("webhook", settings)
+        }
         ChannelKind::Webhook { url, max_alerts } => {
             let mut settings =
                 json_map([("url", url.clone().into()), ("httpMethod", "POST".into())]);
@@ -199,10 +217,12 @@ mod tests {
             serde_json::json!({"uid": "ops-mail", "type": "email",
                 "settings": {"addresses": "ops@example.com;oncall@example.com"}, "disableResolveMessage": false})
         );
+        let token = crate::render::agent::relay_token(&testkit::full()).unwrap();
         assert_eq!(
             receiver("ops-ding"),
             serde_json::json!({"uid": "ops-ding", "type": "webhook",
-                "settings": {"url": "http://agent:8060/dingtalk/ops-ding", "httpMethod": "POST"},
+                "settings": {"url": "http://agent:8060/dingtalk/ops-ding", "httpMethod": "POST",
+                             "authorization_scheme": "Bearer", "authorization_credentials": token},
                 "disableResolveMessage": false})
         );
         assert_eq!(
@@ -236,6 +256,41 @@ mod tests {
             ]
         );
         assert_eq!(default["receivers"][3]["type"], "slack");
+    }
+
+    #[test]
+    fn webhooks_to_the_agent_carry_its_relay_token_in_a_secret_file() {
+        let stack = testkit::full_grafana_engine();
+        let token = crate::render::agent::relay_token(&stack).unwrap();
+        let files = render(&stack).unwrap();
+        let rendered = file(&files, ALERTING_FILE);
+        assert!(rendered.secret, "it holds the relay token");
+        let alerting = yaml(rendered);
+        let relayed: Vec<&serde_json::Value> = alerting["contactPoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["receivers"].as_array().unwrap())
+            .filter(|r| {
+                r["settings"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("http://agent:8060/dingtalk/"))
+            })
+            .collect();
+        // The channel's own contact point and its receiver in the default one.
+        assert_eq!(relayed.len(), 2, "{alerting:#}");
+        for receiver in relayed {
+            assert_eq!(receiver["settings"]["authorization_scheme"], "Bearer");
+            assert_eq!(receiver["settings"]["authorization_credentials"], token);
+        }
+        // Other webhooks get nothing of it.
+        let hook = &alerting["contactPoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "hook")
+            .unwrap()["receivers"][0];
+        assert!(hook["settings"].get("authorization_credentials").is_none());
     }
 
     #[test]

@@ -34,13 +34,18 @@ pub use dashboards::{DASHBOARDS_DIR, DASHBOARDS_MOUNT, DASHBOARD_PROVIDERS_FILE}
 pub use datasources::DATASOURCES_FILE;
 pub use rules::{RULE_FOLDER, RULE_GROUP};
 
+/// Grafana's provisioning. With `grafana: false`, dashboards and datasources the manifest
+/// lists are still rendered (for a Grafana elsewhere, or for later; the loader warns), but no
+/// alerting.
 pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
-    if !stack.grafana.enabled {
+    if !stack.grafana.enabled && stack.dashboards.is_empty() && stack.datasources.is_empty() {
         return Ok(Vec::new());
     }
     let mut files = vec![datasources::datasources(stack)?];
     files.extend(dashboards::dashboards(stack)?);
-    files.extend(alerting::alerting(stack)?);
+    if stack.grafana.enabled {
+        files.extend(alerting::alerting(stack)?);
+    }
     Ok(files)
 }
 

@@ -109,12 +109,14 @@ struct Evaluator {
     params: Vec<f64>,
 }
 
-/// The rule group holding every alert of the stack.
+/// The rule group holding every alert of the stack, the built-in pack included.
 pub(super) fn group(stack: &Stack) -> RuleGroup {
     let mut rule_uids = BTreeSet::new();
+    let builtin = crate::render::rules::builtin_alerts(stack);
     let rules = stack
         .alerts
         .iter()
+        .chain(&builtin)
         .map(|alert| rule(alert, &mut rule_uids))
         .collect();
     RuleGroup {

@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 
 use super::test::{AgentStatus, ChannelUnderTest};
-use super::{get_json, Outcome};
+use super::{snippet, Outcome};
 use crate::error::Result;
 
 /// Successful and given-up notifications per integration, and per receiver where Alertmanager
@@ -261,6 +261,7 @@ pub(super) fn settle(
 pub(super) async fn settle_dingtalk(
     client: &reqwest::Client,
     agent_url: Option<&str>,
+    relay_token: Option<&str>,
     channel: &mut ChannelUnderTest,
 ) {
     let before = match &channel.agent_before {
@@ -277,7 +278,7 @@ pub(super) async fn settle_dingtalk(
         None => return,
     };
     let Some(url) = agent_url else { return };
-    let Ok(now) = agent_status(client, url, &channel.name).await else {
+    let Ok(now) = agent_status(client, url, relay_token, &channel.name).await else {
         return;
     };
     if now.failed > before.failed {
@@ -290,14 +291,34 @@ pub(super) async fn settle_dingtalk(
     }
 }
 
+/// The agent's record of a channel. `relay_token`: the stack's
+/// ([`crate::render::agent::relay_token`]), which the agent requires on `/dingtalk/...`.
 pub(super) async fn agent_status(
     client: &reqwest::Client,
     agent_url: &str,
+    relay_token: Option<&str>,
     channel: &str,
 ) -> std::result::Result<AgentStatus, String> {
     let url = format!("{agent_url}/dingtalk/{channel}/status");
-    let value = get_json(client, &url).await.map_err(|e| format!("{e:#}"))?;
-    serde_json::from_value(value).map_err(|e| format!("{url}: unexpected answer: {e}"))
+    let fetch = async {
+        let request = client.get(&url);
+        let request = match relay_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        if !status.is_success() {
+            anyhow::bail!("GET {url}: HTTP {status}: {}", snippet(&body));
+        }
+        Ok(body)
+    };
+    let body = fetch.await.map_err(|e| format!("{e:#}"))?;
+    serde_json::from_str(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))
 }
 
 /// The reason Alertmanager's counter gives for a failure, when its log cannot say more.

@@ -90,9 +90,10 @@ pub async fn test(
         .agent
         .as_ref()
         .map(|a| crate::model::host_url(a.bind, a.port));
+    let relay_token = crate::render::agent::relay_token(stack);
     for channel in channels.iter_mut().filter(|c| c.kind == "dingtalk") {
         channel.agent_before = Some(match &agent_url {
-            Some(url) => agent_status(&client, url, &channel.name).await,
+            Some(url) => agent_status(&client, url, relay_token.as_deref(), &channel.name).await,
             None => Err("the stack has no agent".to_string()),
         });
     }
@@ -134,7 +135,13 @@ pub async fn test(
             .iter_mut()
             .filter(|c| c.kind == "dingtalk" && c.outcome == Outcome::Pending)
         {
-            settle_dingtalk(&client, agent_url.as_deref(), channel).await;
+            settle_dingtalk(
+                &client,
+                agent_url.as_deref(),
+                relay_token.as_deref(),
+                channel,
+            )
+            .await;
         }
         if channels.iter().all(|c| c.outcome != Outcome::Pending) {
             break;

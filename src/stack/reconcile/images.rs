@@ -57,6 +57,7 @@ pub async fn ensure_images(
     actions: &[Action],
     policy: PullPolicy,
     progress: &Progress,
+    starter: bool,
 ) -> Result<()> {
     let mut needed: Vec<&str> = Vec::new();
     for spec in specs {
@@ -81,10 +82,12 @@ pub async fn ensure_images(
         }
         progress.line(&format!("pulling {image}"));
         engine.pull(image, &bars).await.map_err(|e| {
-            crate::error::hinted(
-                e,
-                "check the image names in the manifest (`<service>.image`) and the network; nothing was changed",
-            )
+            let hint = if starter {
+                "the built-in starter manifest pins these images: check the network (or a registry mirror); `monstack init` writes an editable monstack.yaml whose `<service>.image` can name another; nothing was changed"
+            } else {
+                "check the image names in the manifest (`<service>.image`) and the network; nothing was changed"
+            };
+            crate::error::hinted(e, hint)
         })?;
     }
     Ok(())

@@ -81,7 +81,15 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
 
     // Everything that can fail before a change happens comes first: images, then ports.
     let progress = printer.progress();
-    images::ensure_images(&engine, &specs, &actions, options.pull, &progress).await?;
+    images::ensure_images(
+        &engine,
+        &specs,
+        &actions,
+        options.pull,
+        &progress,
+        stack.starter,
+    )
+    .await?;
     // What each image reference names now (after `--pull always`, or a rebuild under the same
     // tag): a container running an older image is recreated.
     let mut references: Vec<&str> = specs.iter().map(|s| s.image.as_str()).collect();

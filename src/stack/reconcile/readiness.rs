@@ -71,6 +71,7 @@ async fn wait_one(
     // Quick probes first (services often become ready within tens of milliseconds), then
     // backing off to a calm pace.
     let mut pause = Duration::from_millis(25);
+    let mut zero_exits = 0;
     loop {
         if let Ok(true) = clients::is_ready(client, spec.service, &url).await {
             return Ok(());
@@ -96,7 +97,15 @@ async fn wait_one(
                 }
                 // The restart policy brings a crashing service back again and again: a
                 // container that restarted while we wait for it is not going to get ready.
-                Ok(Some(state)) if state.restarting || state.restart_count > restarts_before => {
+                Ok(Some(state))
+                    if (state.restarting || state.restart_count > restarts_before)
+                        // Mid-restart the engine can report exit code 0 for a moment: look
+                        // again (a few times) for the code the container really exited with.
+                        && (state.exit_code.is_some_and(|c| c != 0) || {
+                            zero_exits += 1;
+                            zero_exits > 3
+                        }) =>
+                {
                     return Err(format!(
                         "the container keeps exiting (exit code {}) and restarting",
                         state.exit_code.unwrap_or(-1)
