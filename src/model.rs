@@ -14,6 +14,12 @@ pub const GRAFANA: &str = "grafana";
 pub const ETCD: &str = "etcd";
 pub const ALERTMANAGER: &str = "alertmanager";
 pub const PUSHGATEWAY: &str = "pushgateway";
+/// node_exporter: runs in the host's network and PID namespaces, so it has no name on the
+/// stack's network; Prometheus reaches it through the host (see [`node_exporter_target`]).
+pub const NODE_EXPORTER: &str = "node-exporter";
+/// The blackbox exporter, which runs the `probes:`: `blackbox:9115` on the network.
+pub const BLACKBOX: &str = "blackbox";
+pub const BLACKBOX_PORT: u16 = 9115;
 /// The monstack agent (etcd discovery bridge, DingTalk relay): `agent:8060` on the network.
 pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 8060;
@@ -31,6 +37,11 @@ pub const JOB_ETCD: &str = "etcd";
 pub const JOB_ALERTMANAGER: &str = "alertmanager";
 pub const JOB_AGENT: &str = "monstack-agent";
 pub const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
+pub const JOB_NODE: &str = "node";
+/// The blackbox exporter's own metrics.
+pub const JOB_BLACKBOX: &str = "blackbox";
+/// Every probe of `probes:`, through the blackbox exporter.
+pub const JOB_PROBES: &str = "probes";
 
 /// Job names monstack generates itself; the manifest loader must reject them as job names
 /// (Prometheus refuses a config with a duplicate `job_name`).
@@ -41,6 +52,9 @@ pub const RESERVED_JOB_NAMES: &[&str] = &[
     JOB_ALERTMANAGER,
     JOB_AGENT,
     JOB_ETCD_DISCOVERED,
+    JOB_NODE,
+    JOB_BLACKBOX,
+    JOB_PROBES,
 ];
 
 /// The version an image's tag names: `prom/alertmanager:v0.28.1` -> `(0, 28, 1)`,
@@ -94,6 +108,12 @@ pub struct Stack {
     pub etcd: Option<Service>,
     pub alertmanager: Option<Service>,
     pub pushgateway: Option<Service>,
+    /// node_exporter (`node_exporter:`): the host's CPU, memory, disks, network, processes.
+    pub node_exporter: Option<Service>,
+    /// The blackbox exporter (`blackbox_exporter:`), which runs the probes.
+    pub blackbox: Option<Service>,
+    /// `probes:`, in manifest order; they need the blackbox exporter.
+    pub probes: Vec<Probe>,
     /// The monstack agent (etcd discovery bridge, DingTalk relay): present when the stack needs
     /// it. Its image is built by `up` from the running executable, so `image` is empty here.
     pub agent: Option<Service>,
@@ -152,6 +172,55 @@ pub struct Service {
     pub bind: IpAddr,
     /// Host port; the container port is fixed per service.
     pub port: u16,
+}
+
+/// Where Prometheus scrapes node_exporter, which listens in the host's network namespace: a
+/// loopback or unspecified `bind` means "this machine", reached from the stack's network as
+/// `host.docker.internal` (node_exporter then listens on that address, Docker's bridge, not on
+/// the network); any other address is the host's own and is scraped as it is.
+pub fn node_exporter_target(service: &Service) -> String {
+    match service.bind {
+        ip if ip.is_loopback() || ip.is_unspecified() => {
+            format!("host.docker.internal:{}", service.port)
+        }
+        IpAddr::V6(v6) => format!("[{v6}]:{}", service.port),
+        IpAddr::V4(v4) => format!("{v4}:{}", service.port),
+    }
+}
+
+/// One entry of `probes:`: an endpoint checked from the outside by the blackbox exporter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    /// A URL (http), `host:port` (tcp) or a host (icmp): the `instance` label.
+    pub target: String,
+    /// HTTP status codes that count as success; empty = any 2xx (the blackbox default).
+    pub status: Vec<u16>,
+    /// Per-probe override of the global scrape interval.
+    pub interval: Option<Duration>,
+    /// Per-probe override of the scrape timeout; the blackbox exporter gives up half a second
+    /// before it (its `--timeout-offset`), so its answer arrives in time.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+    Icmp,
+}
+
+impl ProbeKind {
+    pub const ALL: [ProbeKind; 3] = [ProbeKind::Http, ProbeKind::Tcp, ProbeKind::Icmp];
+
+    /// The manifest key: `http`, `tcp`, `icmp`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Icmp => "icmp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

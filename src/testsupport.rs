@@ -32,7 +32,8 @@ pub fn skip_or_fail(reason: &str) -> bool {
 }
 
 /// The versions the tests run: the ones the manifest pins by default (Prometheus 3.5,
-/// Alertmanager 0.28, etcd 3.5, Pushgateway 1.11) and the newest Alertmanager, unpacked from
+/// Alertmanager 0.28, etcd 3.5, Pushgateway 1.11), the newest Alertmanager, and node_exporter
+/// 1.11 and the blackbox exporter 0.28 (newer than the pinned images' 1.9 and 0.27), unpacked from
 /// Debian's newer suites by `.ci/fetch-binaries` into its cache's `bin/`.
 pub const PROMETHEUS: &str = "prometheus-3.5";
 pub const PROMTOOL: &str = "promtool-3.5";
@@ -43,6 +44,9 @@ pub const ETCD: &str = "etcd-3.5";
 pub const PUSHGATEWAY: &str = "pushgateway-1.11";
 /// Debian's kustomize (any version: the export's kustomization uses only `resources`).
 pub const KUSTOMIZE: &str = "kustomize";
+/// Debian sid's `prometheus-node-exporter` and `prometheus-blackbox-exporter`.
+pub const NODE_EXPORTER: &str = "node_exporter-1.11";
+pub const BLACKBOX_EXPORTER: &str = "blackbox_exporter-0.28";
 
 /// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
 pub fn binary_cache() -> PathBuf {

@@ -26,6 +26,16 @@ fn validate_prints_a_one_line_summary() {
 }
 
 #[test]
+fn validate_counts_the_exporters_and_probes() {
+    let run = crate::support::fixture("manifests/exporters").run(&["validate"]);
+    run.success();
+    assert_eq!(
+        run.stdout,
+        "exporters: valid; 4 services, 0 jobs (0 targets), 4 probes, 0 alerts, 0 channels, 2 dashboards\n"
+    );
+}
+
+#[test]
 fn quiet_validate_prints_nothing_on_success() {
     let run = full().run(&["-q", "validate"]);
     run.success();

@@ -3,8 +3,10 @@
 //!
 //! The proof runs the real things as child processes: Prometheus (scraping itself), etcd and
 //! Alertmanager (Go programs with client_golang's default collectors), the monstack agent (etcd
-//! discovery metrics) and `tests/fixtures/rust-exporter`, a small service built here from the real
-//! Rust metrics crates and given real traffic. Then it evaluates every query of every panel
+//! discovery metrics), `tests/fixtures/rust-exporter`, a small service built here from the real
+//! Rust metrics crates and given real traffic, node_exporter 1.11 (this machine) and the
+//! blackbox exporter 0.28 with the modules and probes job monstack renders (http, tcp of a
+//! closed port, icmp). Then it evaluates every query of every panel
 //! through Prometheus' HTTP API, with the template variables set to the values Grafana would
 //! offer, and reports every query that returns no series.
 
@@ -104,7 +106,14 @@ fn title(panel: &Value) -> &str {
 fn bundled_dashboards_are_well_formed() {
     let all = all_dashboards();
     let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
-    for expected in ["go-micro", "go-runtime", "rust-runtime", "stack"] {
+    for expected in [
+        "go-micro",
+        "go-runtime",
+        "host",
+        "probes",
+        "rust-runtime",
+        "stack",
+    ] {
         assert!(
             names.contains(&expected),
             "{expected} is not bundled: {names:?}"
@@ -509,13 +518,25 @@ const BUILTINS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_shows_data_from_real_exporters() {
-    let (Some(prometheus_bin), Some(etcd_bin), Some(alertmanager_bin)) = (
+    let (
+        Some(prometheus_bin),
+        Some(etcd_bin),
+        Some(alertmanager_bin),
+        Some(node_exporter_bin),
+        Some(blackbox_bin),
+    ) = (
         testsupport::pinned(testsupport::PROMETHEUS),
         testsupport::pinned(testsupport::ETCD),
         testsupport::pinned(testsupport::ALERTMANAGER),
-    ) else {
+        testsupport::pinned(testsupport::NODE_EXPORTER),
+        testsupport::pinned(testsupport::BLACKBOX_EXPORTER),
+    )
+    else {
         return;
     };
+    if !can_ping() {
+        return;
+    }
     let exporter_bin = build_rust_exporter();
     let dir = tempfile::Builder::new()
         .prefix("monstack-dashboards-")
@@ -627,6 +648,50 @@ async fn every_panel_shows_data_from_real_exporters() {
         })
         .await;
 
+    // node_exporter, with the collectors monstack's container has.
+    let node_port = free_port();
+    let node_addr = format!("127.0.0.1:{node_port}");
+    let mut node_exporter = Guard::spawn(
+        Command::new(&node_exporter_bin)
+            .arg(format!("--web.listen-address={node_addr}"))
+            .arg("--collector.processes"),
+        &dir.join("node_exporter.log"),
+    );
+    node_exporter
+        .wait_until("node_exporter to answer", || {
+            http_ok(&http, format!("http://{node_addr}/metrics"))
+        })
+        .await;
+
+    // The blackbox exporter with the modules and the probes job monstack renders: an http
+    // probe of the Rust fixture, an icmp probe and a tcp probe of a closed port (failing).
+    let blackbox_port = free_port();
+    let blackbox_addr = format!("127.0.0.1:{blackbox_port}");
+    let (blackbox_yml, probes_job) = rendered_probes(dir, exporter_port, free_port());
+    let blackbox_config = dir.join("blackbox.yml");
+    std::fs::write(&blackbox_config, blackbox_yml).unwrap();
+    let mut blackbox = Guard::spawn(
+        Command::new(&blackbox_bin)
+            .arg(format!("--config.file={}", blackbox_config.display()))
+            .arg(format!("--web.listen-address={blackbox_addr}")),
+        &dir.join("blackbox.log"),
+    );
+    blackbox
+        .wait_until("the blackbox exporter to be healthy", || {
+            http_ok(&http, format!("http://{blackbox_addr}/-/healthy"))
+        })
+        .await;
+    // What Prometheus reaches as `blackbox:9115` and the probes as `host.docker.internal`
+    // inside the stack are both this machine here.
+    let probes_job: Value = serde_json::from_str(
+        &probes_job
+            .to_string()
+            .replace("blackbox:9115", &blackbox_addr)
+            .replace("host.docker.internal", "127.0.0.1"),
+    )
+    .unwrap();
+    let probe_count = probes_job["static_configs"].as_array().unwrap().len();
+
     // Prometheus: every exporter above, a rule that fires, Alertmanager to send it to.
     let prometheus_port = free_port();
     let prometheus_addr = format!("127.0.0.1:{prometheus_port}");
@@ -659,8 +724,11 @@ async fn every_panel_shows_data_from_real_exporters() {
             job
         },
         job("rust-metrics-rs", &exporter_addr, "/metrics-rs"),
+        job("node", &node_addr, "/metrics"),
+        job("blackbox", &blackbox_addr, "/metrics"),
+        probes_job,
     ];
-    let expected_targets = scrape_configs.len();
+    let expected_targets = scrape_configs.len() - 1 + probe_count;
     let prometheus_config = json!({
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [dir.join("rules.yml")],
@@ -727,6 +795,8 @@ async fn every_panel_shows_data_from_real_exporters() {
             &mut exporter,
             &mut agent,
             &mut alertmanager,
+            &mut node_exporter,
+            &mut blackbox,
             &mut prometheus,
         ] {
             if let Some(status) = guard.exited() {
@@ -743,6 +813,58 @@ async fn every_panel_shows_data_from_real_exporters() {
         failures.join("\n"),
         api.targets_summary().await,
     );
+}
+
+/// `blackbox.yml` and the `probes` scrape job (as JSON) that monstack renders for probes of
+/// the fixture's `/` (http), a closed port (tcp) and the host (icmp), as the stack would reach
+/// them (`host.docker.internal`), with the proof's 1 s scrape interval.
+fn rendered_probes(dir: &Path, http_port: u16, closed_port: u16) -> (String, Value) {
+    let manifest = format!(
+        "project: proof\n\
+         prometheus: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+         blackbox_exporter: {{}}\n\
+         probes:\n\
+         \x20 - http: http://host.docker.internal:{http_port}/\n\
+         \x20 - tcp: host.docker.internal:{closed_port}\n\
+         \x20 - icmp: host.docker.internal\n"
+    );
+    let source = monstack::manifest::Source {
+        text: &manifest,
+        display_name: "monstack.yaml",
+        root: dir,
+    };
+    let stack = monstack::manifest::load(&source, &|_| None).unwrap_or_else(|d| panic!("{d}"));
+    let tree = monstack::render::render(&stack).unwrap();
+    let text = |path: &str| tree.get(path).unwrap().text().to_string();
+    let prometheus: Value =
+        serde_yaml::from_str(&text(monstack::render::prometheus::CONFIG_PATH)).unwrap();
+    let probes = prometheus["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["job_name"] == "probes")
+        .expect("a probes job")
+        .clone();
+    (text(monstack::render::blackbox::CONFIG_PATH), probes)
+}
+
+/// ICMP probes need a raw socket (root, or CAP_NET_RAW) or an unprivileged ICMP socket
+/// (`net.ipv4.ping_group_range` including our group); the probes dashboard's ICMP panel is
+/// proven only then.
+fn can_ping() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    let gid = unsafe { libc::getegid() } as u64;
+    let in_range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(|n| n.parse::<u64>().ok());
+            Some((bounds.next()??, bounds.next()??))
+        })
+        .is_some_and(|(low, high)| (low..=high).contains(&gid));
+    root || in_range
+        || testsupport::skip_or_fail(
+            "the blackbox exporter's icmp probe needs root or net.ipv4.ping_group_range including this group",
+        )
 }
 
 /// Evaluates every query of every bundled dashboard. Returns a summary and the failures.

@@ -64,6 +64,8 @@ async fn every_service_runs_from_the_test_images_as_the_stack_specifies_it() {
         grafana_admin_password: "unused-password",
         agent_image: Some("monstack-agent:test"),
         host_user: (1000, 1000),
+        host_gateway: None,
+        host_root_shared: false,
     };
     let specs = containers::desired(&stack, &tree, &host);
     assert_eq!(

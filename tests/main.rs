@@ -8,6 +8,7 @@ mod cli;
 mod dashboards;
 mod discovery;
 mod export;
+mod exporters;
 mod hostile;
 mod hostile_input;
 mod images;

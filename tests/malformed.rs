@@ -264,6 +264,39 @@ const CASES: &[Case] = &[
         ],
         hint: None,
     },
+    Case {
+        name: "probes without the blackbox exporter",
+        manifest: "probes:\n  - http: https://shop.example.com/\n",
+        expected: &["monstack.yaml:1:1: probes need the blackbox exporter, and the `blackbox_exporter` service is not enabled"],
+        hint: Some("add `blackbox_exporter: {}`"),
+    },
+    Case {
+        name: "probe of localhost",
+        manifest: "blackbox_exporter: {}\nprobes:\n  - tcp: localhost:5432\n",
+        expected: &["monstack.yaml:3:10: tcp probe `localhost:5432`: inside the stack, `localhost` is the blackbox exporter's own container"],
+        hint: Some("a service on this machine is `host.docker.internal`"),
+    },
+    Case {
+        name: "probe with two kinds and a status code out of range",
+        manifest: "blackbox_exporter: {}\nprobes:\n  - http: http://a.example/\n    icmp: a.example\n  - http: http://b.example/\n    status: [200, 99]\n",
+        expected: &[
+            "monstack.yaml:4:5: a probe has exactly one of http, tcp, icmp",
+            "monstack.yaml:6:19: `99` is not an HTTP status code",
+        ],
+        hint: Some("make one probe per check"),
+    },
+    Case {
+        name: "unknown key in a probe",
+        manifest: "blackbox_exporter: {}\nprobes:\n  - http: http://a.example/\n    statuses: [200]\n",
+        expected: &["monstack.yaml:4:5: unknown field `statuses` in a probe"],
+        hint: Some("did you mean `status`?"),
+    },
+    Case {
+        name: "node_exporter on a taken port",
+        manifest: "node_exporter: {port: 9090}\n",
+        expected: &["monstack.yaml:1:23: port 9090 is used by both `node-exporter` and `prometheus`"],
+        hint: Some("`prometheus` (its default) already has 9090"),
+    },
 ];
 
 #[test]

@@ -12,6 +12,9 @@ pub fn readiness_path(service: &str) -> Option<&'static str> {
         "prometheus" | "alertmanager" | "pushgateway" | "agent" => Some("/-/ready"),
         "grafana" => Some("/api/health"),
         "etcd" => Some("/health"),
+        // No readiness endpoint: its landing page answers once it serves /metrics.
+        "node-exporter" => Some("/"),
+        "blackbox" => Some("/-/healthy"),
         _ => None,
     }
 }
@@ -62,6 +65,8 @@ mod tests {
         assert_eq!(readiness_path("etcd"), Some("/health"));
         assert_eq!(readiness_path("alertmanager"), Some("/-/ready"));
         assert_eq!(readiness_path("pushgateway"), Some("/-/ready"));
+        assert_eq!(readiness_path("node-exporter"), Some("/"));
+        assert_eq!(readiness_path("blackbox"), Some("/-/healthy"));
         assert_eq!(readiness_path("mysql"), None);
     }
 

@@ -76,15 +76,22 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
     let stack = load(ctx)?;
     let tree = render::render(&stack)?;
     let out_dir = stack.root.join(OUT_DIR);
+    let engine = Engine::connect().await?;
+    // Where node_exporter listens (its URL); only asked when it runs.
+    let host_gateway = match &stack.node_exporter {
+        Some(_) => engine.host_gateway().await.unwrap_or_default(),
+        None => None,
+    };
     let host = HostContext {
         out_dir: &out_dir,
         secret_gid: 0,
         grafana_admin_password: "",
         agent_image: Some("monstack-agent"),
         host_user: (0, 0),
+        host_gateway,
+        host_root_shared: false,
     };
     let specs = containers::desired(&stack, &tree, &host);
-    let engine = Engine::connect().await?;
     let observed = engine.project_containers(&stack.project).await?;
     let client = clients::http_client()?;
 

@@ -20,13 +20,19 @@ pub fn summary(stack: &Stack) -> String {
         stack.etcd.is_some(),
         stack.alertmanager.is_some(),
         stack.pushgateway.is_some(),
+        stack.node_exporter.is_some(),
+        stack.blackbox.is_some(),
     ]
     .iter()
     .filter(|on| **on)
     .count();
     let targets: usize = stack.jobs.iter().map(|j| j.targets.len()).sum();
+    let probes = match stack.probes.len() {
+        0 => String::new(),
+        n => format!(", {}", plural(n, "probe")),
+    };
     format!(
-        "{}: valid; {}, {} ({}), {}, {}, {}",
+        "{}: valid; {}, {} ({}){probes}, {}, {}, {}",
         stack.project,
         plural(services, "service"),
         plural(stack.jobs.len(), "job"),

@@ -36,6 +36,8 @@ pub const GRAFANA_IMAGE: &str = "grafana/grafana:12.1.1";
 pub const ETCD_IMAGE: &str = "quay.io/coreos/etcd:v3.5.21";
 pub const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.28.1";
 pub const PUSHGATEWAY_IMAGE: &str = "prom/pushgateway:v1.11.1";
+pub const NODE_EXPORTER_IMAGE: &str = "prom/node-exporter:v1.9.1";
+pub const BLACKBOX_IMAGE: &str = "prom/blackbox-exporter:v0.27.0";
 
 /// Where a manifest came from: its text, the name to show in messages, and the directory
 /// relative paths (dashboard files) and the default project name come from.

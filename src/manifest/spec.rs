@@ -18,6 +18,11 @@ pub enum Ty {
     /// Prometheus duration such as `15s`, `1h30m`.
     Duration,
     StrList,
+    /// A list of whole numbers in a range (HTTP status codes).
+    IntList {
+        min: i64,
+        max: i64,
+    },
     /// A list of strings, each from a fixed set.
     EnumList(&'static [&'static str]),
     /// A mapping of label names (or other keys) to strings.
@@ -156,6 +161,37 @@ pub static PUSHGATEWAY: Section = Section {
     what: "`pushgateway`",
     doc: "Pushgateway for batch jobs, scraped with honor_labels. Present = enabled.",
     fields: &PUSHGATEWAY_SERVICE,
+};
+
+const NODE_EXPORTER_SERVICE: [Field; 3] = service_fields!("prom/node-exporter (pinned)", "9100");
+pub static NODE_EXPORTER: Section = Section {
+    what: "`node_exporter`",
+    doc: "node_exporter: the host's CPU, memory, disks, network and processes, scraped as job `node`. It runs in the host's network and PID namespaces with the host's root mounted read-only, as its documentation prescribes. Present = enabled.",
+    fields: &[
+        NODE_EXPORTER_SERVICE[0],
+        NODE_EXPORTER_SERVICE[1],
+        opt("bind", Ty::Str, "Host address node_exporter listens on. Default: the top-level `bind`; a loopback address (the default 127.0.0.1) means the address of Docker's bridge, which the stack's containers reach as host.docker.internal and the network does not."),
+    ],
+};
+
+const BLACKBOX_SERVICE: [Field; 3] = service_fields!("prom/blackbox-exporter (pinned)", "9115");
+pub static BLACKBOX_EXPORTER: Section = Section {
+    what: "`blackbox_exporter`",
+    doc: "The blackbox exporter, which runs the `probes:`. Present = enabled.",
+    fields: &BLACKBOX_SERVICE,
+};
+
+pub static PROBE: Section = Section {
+    what: "a probe",
+    doc: "An endpoint checked from the outside by the blackbox exporter: exactly one of http, tcp, icmp.",
+    fields: &[
+        opt("http", Ty::Str, "An http(s) URL, fetched with GET; success is an expected status code."),
+        opt("tcp", Ty::Str, "`host:port`; success is an accepted connection."),
+        opt("icmp", Ty::Str, "A host name or IP address; success is an echo reply."),
+        opt("status", Ty::IntList { min: 100, max: 599 }, "HTTP status codes that count as success (http only). Default: any 2xx."),
+        opt("interval", Ty::Duration, "How often the probe runs. Default: prometheus.scrape_interval."),
+        opt("timeout", Ty::Duration, "How long the probe may take, at most the interval and at least 1s; the blackbox exporter gives up half a second before. Default: prometheus.scrape_timeout, lowered to the interval."),
+    ],
 };
 
 pub static AGENT: Section = Section {
@@ -305,7 +341,7 @@ pub static ALERTING: Section = Section {
         opt("group_wait", Ty::Duration, "Wait before the first notification of a group. Default: 30s."),
         opt("group_interval", Ty::Duration, "Wait before notifying about new alerts in a group. Default: 5m."),
         opt("repeat_interval", Ty::Duration, "Re-send a still-firing alert after this long. Default: 4h."),
-        opt("builtin", Ty::Bool, "The built-in alerts (target down, config reload failed, rule and notification failures, agent down, TSDB filling up), sent to alerting.notify. Default: true."),
+        opt("builtin", Ty::Bool, "The built-in alerts (target down, config reload failed, rule and notification failures, agent down, TSDB filling up; with node_exporter a filesystem filling up and memory pressure; with probes a failing probe), sent to alerting.notify. Default: true."),
     ],
 };
 
@@ -415,8 +451,11 @@ pub static MANIFEST: Section = Section {
         opt("etcd", Ty::Toggle(&ETCD), "etcd service; present = enabled."),
         opt("alertmanager", Ty::Toggle(&ALERTMANAGER), "Alertmanager service; present = enabled."),
         opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
+        opt("node_exporter", Ty::Toggle(&NODE_EXPORTER), "node_exporter (host metrics, job `node`); present = enabled."),
+        opt("blackbox_exporter", Ty::Toggle(&BLACKBOX_EXPORTER), "Blackbox exporter (runs the probes); present = enabled."),
         opt("agent", Ty::Obj(&AGENT), "Where the monstack agent is published (it runs when discovery or a DingTalk channel needs it)."),
         opt("targets", Ty::List(&JOB), "Scrape jobs."),
+        opt("probes", Ty::List(&PROBE), "Endpoints checked from the outside (http, tcp, icmp) by the blackbox exporter."),
         opt("discovery", Ty::Obj(&DISCOVERY), "Service discovery."),
         opt("channels", Ty::List(&CHANNEL), "Where alerts are delivered."),
         opt("smtp", Ty::Obj(&SMTP), "SMTP server for email channels."),
@@ -491,6 +530,10 @@ fn type_schema(ty: &Ty, bundled: &[&str]) -> Value {
             "pattern": r"^(([0-9]+(y|w|d|h|m|s|ms))+|.*\$\{.*\}.*)$",
         }),
         Ty::StrList => json!({"type": "array", "items": {"type": "string"}}),
+        Ty::IntList { min, max } => json!({"type": "array", "items": {"anyOf": [
+            {"type": "integer", "minimum": min, "maximum": max},
+            {"type": "string", "pattern": INTERPOLATED},
+        ]}}),
         Ty::EnumList(values) => json!({"type": "array", "items": {"enum": values}}),
         Ty::StrMap => {
             json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})

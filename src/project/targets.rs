@@ -141,6 +141,8 @@ pub(crate) async fn reload_if_running(
             grafana_admin_password: "",
             agent_image: None,
             host_user: (0, 0),
+            host_gateway: None,
+            host_root_shared: false,
         };
         let specs = containers::desired(stack, tree, &host);
         let observed = engine.project_containers(&stack.project).await?;

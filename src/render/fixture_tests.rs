@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::manifest::{self, Source};
 use crate::model::Stack;
 
-pub const FIXTURES: [&str; 3] = ["minimal", "full", "grafana-engine"];
+pub const FIXTURES: [&str; 4] = ["minimal", "full", "grafana-engine", "exporters"];
 
 fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

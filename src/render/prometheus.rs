@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::RenderedFile;
 use crate::model::{
-    self, AlertEngine, ScrapeJob, Stack, JOB_AGENT, JOB_ALERTMANAGER, JOB_ETCD,
-    JOB_ETCD_DISCOVERED, JOB_PROMETHEUS, JOB_PUSHGATEWAY, RESERVED_JOB_NAMES,
+    self, AlertEngine, ScrapeJob, Stack, JOB_AGENT, JOB_ALERTMANAGER, JOB_BLACKBOX, JOB_ETCD,
+    JOB_ETCD_DISCOVERED, JOB_NODE, JOB_PROBES, JOB_PROMETHEUS, JOB_PUSHGATEWAY, RESERVED_JOB_NAMES,
 };
 
 /// `prometheus.yml`, relative to `.monstack/`.
@@ -82,11 +82,25 @@ struct ScrapeConfig {
     static_configs: Vec<StaticConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     file_sd_configs: Vec<FileSdConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relabel_configs: Vec<RelabelConfig>,
 }
 
 #[derive(Serialize)]
 struct StaticConfig {
     targets: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+/// One `replace` step of `relabel_configs` (Prometheus' default action).
+#[derive(Serialize)]
+struct RelabelConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    source_labels: Vec<&'static str>,
+    target_label: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replacement: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -215,6 +229,22 @@ fn scrape_configs(stack: &Stack) -> Vec<ScrapeConfig> {
             ALERTMANAGER_PORT,
         ));
     }
+    if let Some(node) = &stack.node_exporter {
+        configs.push(ScrapeConfig {
+            job_name: JOB_NODE.into(),
+            static_configs: vec![StaticConfig {
+                targets: vec![model::node_exporter_target(node)],
+                labels: BTreeMap::new(),
+            }],
+            ..ScrapeConfig::default()
+        });
+    }
+    if stack.blackbox.is_some() {
+        configs.push(builtin(JOB_BLACKBOX, model::BLACKBOX, model::BLACKBOX_PORT));
+        if !stack.probes.is_empty() {
+            configs.push(probes(stack));
+        }
+    }
     if stack.discovery.etcd.is_some() {
         configs.push(builtin(JOB_AGENT, model::AGENT, model::AGENT_PORT));
         configs.push(ScrapeConfig {
@@ -228,6 +258,57 @@ fn scrape_configs(stack: &Stack) -> Vec<ScrapeConfig> {
     configs
 }
 
+/// The `probes` job: every probe is a target of the blackbox exporter, with the standard
+/// relabelling (the address becomes the `target` parameter and the `instance` label, the
+/// exporter's address the one scraped) and its module as a label and a parameter. A probe's
+/// own interval and timeout are the target labels `__scrape_interval__` and
+/// `__scrape_timeout__`, so one job holds them all; the timeout is set whenever the interval
+/// is, as Prometheus drops a target whose timeout exceeds its interval.
+fn probes(stack: &Stack) -> ScrapeConfig {
+    let global = &stack.prometheus;
+    let static_configs = stack
+        .probes
+        .iter()
+        .map(|probe| {
+            let mut labels =
+                BTreeMap::from([("module".to_string(), super::blackbox::module_name(probe))]);
+            let interval = probe.interval.unwrap_or(global.scrape_interval);
+            let timeout = probe.timeout.unwrap_or(global.scrape_timeout.min(interval));
+            if interval != global.scrape_interval {
+                labels.insert("__scrape_interval__".into(), interval.to_string());
+            }
+            if timeout != global.scrape_timeout || interval != global.scrape_interval {
+                labels.insert("__scrape_timeout__".into(), timeout.to_string());
+            }
+            StaticConfig {
+                targets: vec![probe.target.clone()],
+                labels,
+            }
+        })
+        .collect();
+    let relabel = |source: &'static str, target: &'static str| RelabelConfig {
+        source_labels: vec![source],
+        target_label: target,
+        replacement: None,
+    };
+    ScrapeConfig {
+        job_name: JOB_PROBES.into(),
+        metrics_path: Some("/probe".into()),
+        static_configs,
+        relabel_configs: vec![
+            relabel("__address__", "__param_target"),
+            relabel("__param_target", "instance"),
+            relabel("module", "__param_module"),
+            RelabelConfig {
+                source_labels: vec![],
+                target_label: "__address__",
+                replacement: Some(format!("{}:{}", model::BLACKBOX, model::BLACKBOX_PORT)),
+            },
+        ],
+        ..ScrapeConfig::default()
+    }
+}
+
 fn builtin(job: &str, host: &str, port: u16) -> ScrapeConfig {
     ScrapeConfig {
         job_name: job.into(),
@@ -239,6 +320,7 @@ fn builtin(job: &str, host: &str, port: u16) -> ScrapeConfig {
 fn static_target(host: &str, port: u16) -> StaticConfig {
     StaticConfig {
         targets: vec![format!("{host}:{port}")],
+        labels: BTreeMap::new(),
     }
 }
 
@@ -453,8 +535,63 @@ mod tests {
     }
 
     #[test]
+    fn node_exporter_is_scraped_through_the_host() {
+        let mut stack = testkit::exporters();
+        assert_eq!(
+            *job(&config_of(&stack), "node"),
+            yaml("{job_name: node, static_configs: [{targets: ['host.docker.internal:9100']}]}")
+        );
+        // Listening on an address of its own: scraped there.
+        stack.node_exporter.as_mut().unwrap().bind = "10.0.0.7".parse().unwrap();
+        assert_eq!(
+            job(&config_of(&stack), "node")["static_configs"],
+            yaml("[{targets: ['10.0.0.7:9100']}]")
+        );
+        stack.node_exporter.as_mut().unwrap().bind = "0.0.0.0".parse().unwrap();
+        assert_eq!(
+            job(&config_of(&stack), "node")["static_configs"],
+            yaml("[{targets: ['host.docker.internal:9100']}]")
+        );
+    }
+
+    #[test]
+    fn probes_go_through_the_blackbox_exporter_with_the_standard_relabelling() {
+        let config = config_of(&testkit::exporters());
+        let names = job_names(&config);
+        let at = |name| names.iter().position(|n| *n == name).unwrap();
+        assert!(at("alertmanager") < at("node") && at("node") < at("blackbox"));
+        assert!(at("blackbox") < at("probes") && at("probes") < at("monstack-agent"));
+        assert_eq!(
+            job(&config, "blackbox")["static_configs"],
+            yaml("[{targets: ['blackbox:9115']}]")
+        );
+        assert_eq!(
+            *job(&config, "probes"),
+            yaml(
+                "{job_name: probes, metrics_path: /probe,
+                  static_configs: [
+                    {targets: ['https://shop.example.com/healthz'], labels: {module: http_2xx}},
+                    {targets: ['http://host.docker.internal:8085/'],
+                     labels: {__scrape_interval__: 30s, __scrape_timeout__: 5s, module: http_200_301}},
+                    {targets: ['db.example.com:5432'],
+                     labels: {__scrape_interval__: 5s, __scrape_timeout__: 5s, module: tcp_connect}},
+                    {targets: ['10.0.0.1'], labels: {module: icmp}}],
+                  relabel_configs: [
+                    {source_labels: [__address__], target_label: __param_target},
+                    {source_labels: [__param_target], target_label: instance},
+                    {source_labels: [module], target_label: __param_module},
+                    {target_label: __address__, replacement: 'blackbox:9115'}]}"
+            )
+        );
+        // The blackbox exporter without probes: only its own metrics.
+        let mut stack = testkit::exporters();
+        stack.probes.clear();
+        assert!(!job_names(&config_of(&stack)).contains(&"probes"));
+    }
+
+    #[test]
     fn every_builtin_job_name_is_reserved() {
-        let mut stack = testkit::full();
+        let mut stack = testkit::exporters();
         stack.jobs.clear();
         let config = config_of(&stack);
         let mut names = job_names(&config);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::RenderedFile;
-use crate::model::{Alert, AlertEngine, ChannelKind, Stack};
+use crate::model::{host_url, Alert, AlertEngine, ChannelKind, Stack, JOB_NODE, JOB_PROBES};
 
 /// The rule file, relative to `.monstack/`.
 pub const ALERTS_PATH: &str = "prometheus/rules/monstack-alerts.yml";
@@ -140,7 +140,7 @@ pub fn builtin_alerts(stack: &Stack) -> Vec<crate::model::Alert> {
 const AGENT_JOB: &str = "monstack-agent";
 
 /// The names of the built-in alerts.
-pub const BUILTIN_NAMES: [&str; 8] = [
+pub const BUILTIN_NAMES: [&str; 11] = [
     "MonstackTargetDown",
     "MonstackAgentDown",
     "MonstackPrometheusConfigReloadFailed",
@@ -149,7 +149,14 @@ pub const BUILTIN_NAMES: [&str; 8] = [
     "MonstackNotificationsFailing",
     "MonstackDingTalkNotificationsFailing",
     "MonstackTSDBFillingUp",
+    "MonstackFilesystemFillingUp",
+    "MonstackMemoryPressure",
+    "MonstackProbeFailing",
 ];
+
+/// Filesystems the disk alert watches: node_exporter leaves out pseudo filesystems itself;
+/// tmpfs and ramfs hold memory, which the memory alert watches.
+const WATCHED_FILESYSTEMS: &str = r#"fstype!~"tmpfs|ramfs""#;
 
 fn builtin(
     name: &str,
@@ -278,6 +285,50 @@ fn builtin_rules(stack: &Stack) -> Vec<AlertingRule> {
             "At the current rate the stored blocks exceed {limit_text} within 24 hours. {consequence}"
         ),
     ));
+    rules.extend(exporter_rules(stack));
+    rules
+}
+
+/// With node_exporter: a filesystem filling up, memory pressure. With probes: a failing probe.
+/// They watch monstack's own jobs (`node`, `probes`), not other node_exporters a manifest
+/// scrapes, which may have alerts of their own.
+fn exporter_rules(stack: &Stack) -> Vec<AlertingRule> {
+    let mut rules = Vec::new();
+    if stack.node_exporter.is_some() {
+        let fs = format!(r#"{{job="{JOB_NODE}", {WATCHED_FILESYSTEMS}}}"#);
+        let free = format!("node_filesystem_avail_bytes{fs} / node_filesystem_size_bytes{fs}");
+        rules.push(builtin(
+            "MonstackFilesystemFillingUp",
+            format!(
+                "(\n  {free} < 0.05\nor\n  ({free} < 0.15 and predict_linear(node_filesystem_avail_bytes{fs}[6h], 86400) < 0)\n)\nand node_filesystem_readonly{fs} == 0"
+            ),
+            "30m",
+            "warning",
+            "{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
+            "The filesystem on {{ $labels.device }} has less than 5% free space, or less than 15% and at the rate of the last 6 hours none left within 24 hours.",
+        ));
+        rules.push(builtin(
+            "MonstackMemoryPressure",
+            format!(
+                r#"node_memory_MemAvailable_bytes{{job="{JOB_NODE}"}} / node_memory_MemTotal_bytes{{job="{JOB_NODE}"}} < 0.1"#
+            ),
+            "15m",
+            "warning",
+            "{{ $labels.instance }} has {{ $value | humanizePercentage }} of its memory available",
+            "Less than 10% of the memory has been available for 15 minutes (MemAvailable: free memory plus the caches the kernel can drop). Processes will soon be swapped out or killed by the OOM killer.",
+        ));
+    }
+    if let (Some(blackbox), false) = (&stack.blackbox, stack.probes.is_empty()) {
+        let page = host_url(blackbox.bind, blackbox.port);
+        rules.push(builtin(
+            "MonstackProbeFailing",
+            format!(r#"probe_success{{job="{JOB_PROBES}"}} == 0"#),
+            "2m",
+            "critical",
+            "{{ $labels.module }} probe of {{ $labels.instance }} fails",
+            &format!("The blackbox exporter's {{{{ $labels.module }}}} check of {{{{ $labels.instance }}}} has failed for 2 minutes. Its page ({page}/) lists the recent probes with their logs."),
+        ));
+    }
     rules
 }
 
@@ -350,8 +401,13 @@ mod tests {
 
     #[test]
     fn builtin_pack_of_the_full_stack_has_every_rule() {
-        let rules = builtin_rules_of(&testkit::full());
+        let rules = builtin_rules_of(&testkit::exporters());
         assert_eq!(names(&rules), BUILTIN_NAMES);
+        assert_eq!(
+            names(&builtin_rules_of(&testkit::full())),
+            BUILTIN_NAMES[..8],
+            "without node_exporter and probes, no rules about them"
+        );
         for rule in &rules {
             assert!(
                 ["warning", "critical"].contains(&rule["labels"]["severity"].as_str().unwrap()),
@@ -384,6 +440,32 @@ mod tests {
             ]
         );
         assert_eq!(rules[0]["expr"], "up == 0");
+    }
+
+    #[test]
+    fn exporter_rules_watch_monstacks_own_jobs() {
+        let rules = builtin_rules_of(&testkit::exporters());
+        let rule = |name: &str| rules.iter().find(|r| r["alert"] == name).unwrap().clone();
+        assert_eq!(
+            rule("MonstackMemoryPressure")["expr"],
+            r#"node_memory_MemAvailable_bytes{job="node"} / node_memory_MemTotal_bytes{job="node"} < 0.1"#
+        );
+        assert_eq!(
+            rule("MonstackProbeFailing")["expr"],
+            r#"probe_success{job="probes"} == 0"#
+        );
+        assert!(rule("MonstackProbeFailing")["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("(http://127.0.0.1:9115/)"));
+        assert!(rule("MonstackFilesystemFillingUp")["expr"]
+            .as_str()
+            .unwrap()
+            .ends_with(r#"and node_filesystem_readonly{job="node", fstype!~"tmpfs|ramfs"} == 0"#));
+        // The blackbox exporter without probes: nothing can fail.
+        let mut stack = testkit::exporters();
+        stack.probes.clear();
+        assert!(!names(&builtin_rules_of(&stack)).contains(&"MonstackProbeFailing"));
     }
 
     #[test]
@@ -574,6 +656,16 @@ mod tests {
     }
 
     #[test]
+    fn promtool_tests_the_exporter_rules() {
+        let Some(promtool) = promtool() else { return };
+        promtool_test(
+            &promtool,
+            &testkit::exporters(),
+            "builtin-exporters.test.yml",
+        );
+    }
+
+    #[test]
     fn promtool_tests_the_user_rules_of_the_full_fixture() {
         let Some(promtool) = promtool() else { return };
         let stack = super::super::fixture_tests::load_fixture("full");
@@ -611,6 +703,11 @@ mod tests {
                 ALERTS_PATH,
                 "full-alerts.test.yml",
             ),
+            (
+                testkit::exporters(),
+                BUILTIN_PATH,
+                "builtin-exporters.test.yml",
+            ),
         ];
         for (stack, path, test_file) in cases {
             let files = render(&stack).unwrap();
@@ -621,9 +718,11 @@ mod tests {
             let relevant = rules
                 .iter()
                 .map(|r| r["alert"].as_str().unwrap())
-                .filter(|name| {
-                    test_file != "builtin-retention-size.test.yml"
-                        || *name == "MonstackTSDBFillingUp"
+                .filter(|name| match test_file {
+                    "builtin-retention-size.test.yml" => *name == "MonstackTSDBFillingUp",
+                    // The rules of the full stack are tested in builtin.test.yml.
+                    "builtin-exporters.test.yml" => BUILTIN_NAMES[8..].contains(name),
+                    _ => true,
                 });
             for name in relevant {
                 assert!(

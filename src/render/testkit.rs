@@ -43,6 +43,9 @@ pub fn minimal() -> Stack {
         etcd: None,
         alertmanager: None,
         pushgateway: None,
+        node_exporter: None,
+        blackbox: None,
+        probes: vec![],
         agent: None,
         jobs: vec![],
         discovery: Discovery::default(),
@@ -187,5 +190,35 @@ pub fn full() -> Stack {
 pub fn full_grafana_engine() -> Stack {
     let mut stack = full();
     stack.alerting.engine = AlertEngine::Grafana;
+    stack
+}
+
+/// The full example with host metrics and probes: node_exporter, the blackbox exporter, and
+/// one probe of each kind (an http probe with its own status codes, interval and timeout).
+pub fn exporters() -> Stack {
+    let mut stack = full();
+    stack.node_exporter = Some(service("prom/node-exporter:v1.9.1", 9100));
+    stack.blackbox = Some(service("prom/blackbox-exporter:v0.27.0", 9115));
+    let probe = |kind, target: &str| Probe {
+        kind,
+        target: target.into(),
+        status: vec![],
+        interval: None,
+        timeout: None,
+    };
+    stack.probes = vec![
+        probe(ProbeKind::Http, "https://shop.example.com/healthz"),
+        Probe {
+            status: vec![200, 301],
+            interval: Some(d("30s")),
+            timeout: Some(d("5s")),
+            ..probe(ProbeKind::Http, "http://host.docker.internal:8085/")
+        },
+        Probe {
+            interval: Some(d("5s")),
+            ..probe(ProbeKind::Tcp, "db.example.com:5432")
+        },
+        probe(ProbeKind::Icmp, "10.0.0.1"),
+    ];
     stack
 }

@@ -29,14 +29,20 @@ pub const LABEL_VERSION: &str = "io.monstack.version";
 pub const LABEL_DIR: &str = "io.monstack.dir";
 
 /// Services in the order they are listed, planned and shown.
-pub const SERVICES: [&str; 6] = [
+pub const SERVICES: [&str; 8] = [
     model::PROMETHEUS,
     model::GRAFANA,
     model::ETCD,
     model::ALERTMANAGER,
     model::PUSHGATEWAY,
+    model::NODE_EXPORTER,
+    model::BLACKBOX,
     model::AGENT,
 ];
+
+/// The network of a container in the host's network namespace (node_exporter): it publishes
+/// no ports and has no name on the stack's network.
+pub const HOST_NETWORK: &str = "host";
 
 /// Where the agent's container sees `.monstack/agent/` (its `agent.yml`).
 pub const AGENT_CONFIG_MOUNT: &str = "/etc/monstack-agent";
@@ -79,6 +85,9 @@ pub struct Mount {
     pub source: MountSource,
     pub target: String,
     pub read_only: bool,
+    /// Bind propagation (`rslave`: mounts the host makes later appear inside too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,8 +119,17 @@ pub struct ContainerSpec {
     /// containers keep their images' users, who own their data volumes.
     pub group_add: Vec<String>,
     pub mounts: Vec<Mount>,
+    /// With [`HOST_NETWORK`], where the service listens on the host rather than a published port.
     pub port: PublishedPort,
+    /// The stack's network, or [`HOST_NETWORK`].
     pub network: String,
+    /// `host`: the host's PID namespace (node_exporter sees every process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<&'static str>,
+    /// Capabilities beyond the engine's default set (the blackbox exporter's ICMP needs
+    /// `NET_RAW`, which hardened engines drop).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
     /// Name on the stack's network: the service name.
     pub alias: String,
     pub extra_hosts: Vec<String>,
@@ -159,6 +177,13 @@ pub struct HostContext<'a> {
     pub agent_image: Option<&'a str>,
     /// `uid:gid` of the user running monstack: the agent writes target files as them.
     pub host_user: (u32, u32),
+    /// The address `host.docker.internal` resolves to in containers (Docker's bridge), which
+    /// node_exporter listens on when its `bind` is loopback; `None` when unknown.
+    pub host_gateway: Option<IpAddr>,
+    /// Whether the host's `/` is a shared (or slave) mount, as on systemd hosts: then
+    /// node_exporter's view of it follows later mounts (`rslave`), which Docker refuses for a
+    /// private mount.
+    pub host_root_shared: bool,
 }
 
 /// The containers the stack needs, in [`SERVICES`] order, with their hashes computed.
@@ -183,6 +208,8 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             container_port,
         },
         network: network.clone(),
+        pid_mode: None,
+        cap_add: Vec::new(),
         alias: service.to_string(),
         // Lets Prometheus scrape services on the host and Alertmanager reach webhooks there.
         extra_hosts: vec!["host.docker.internal:host-gateway".to_string()],
@@ -196,11 +223,13 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         source: MountSource::Volume(volume_name(project, service)),
         target: target.to_string(),
         read_only: false,
+        propagation: None,
     };
     let bind = |sub: &str, target: &str| Mount {
         source: MountSource::Bind(dir(sub)),
         target: target.to_string(),
         read_only: true,
+        propagation: None,
     };
     let files_under = |prefix: &str, except: Option<&str>| -> Vec<String> {
         tree.files
@@ -349,6 +378,51 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         specs.push(pg);
     }
 
+    if let Some(svc) = &stack.node_exporter {
+        // As node_exporter's documentation prescribes for Docker: the host's network (its
+        // interfaces, not the container's) and PID namespaces (its processes), the host's root
+        // read-only with rslave propagation (filesystems mounted later show up too).
+        let listen = node_exporter_listen(svc.bind, host.host_gateway);
+        let mut node = base(model::NODE_EXPORTER, svc, svc.port);
+        node.port.host_ip = listen;
+        node.entrypoint = Some(vec!["/bin/node_exporter".into()]);
+        node.cmd = vec![
+            "--path.rootfs=/host".into(),
+            format!(
+                "--web.listen-address={}",
+                std::net::SocketAddr::new(listen, svc.port)
+            ),
+            // Process counts by state, threads and PIDs (off by default).
+            "--collector.processes".into(),
+        ];
+        node.network = HOST_NETWORK.into();
+        node.pid_mode = Some("host");
+        node.extra_hosts = Vec::new();
+        node.mounts = vec![Mount {
+            source: MountSource::Bind("/".into()),
+            target: "/host".into(),
+            read_only: true,
+            propagation: host.host_root_shared.then_some("rslave"),
+        }];
+        specs.push(node);
+    }
+
+    if let Some(svc) = &stack.blackbox {
+        use crate::render::blackbox::{CONFIG_DIR, CONFIG_MOUNT, CONFIG_PATH};
+        let mut blackbox = base(model::BLACKBOX, svc, model::BLACKBOX_PORT);
+        blackbox.entrypoint = Some(vec!["/bin/blackbox_exporter".into()]);
+        blackbox.cmd = vec![
+            format!("--config.file={CONFIG_MOUNT}/blackbox.yml"),
+            format!("--web.listen-address=:{}", model::BLACKBOX_PORT),
+        ];
+        blackbox.mounts = vec![bind(CONFIG_DIR, CONFIG_MOUNT)];
+        // ICMP probes open raw sockets; the official image runs as root, which has it.
+        blackbox.cap_add = vec!["NET_RAW".into()];
+        // Read at start: a change of modules recreates it (it starts in milliseconds).
+        blackbox.config_files = vec![CONFIG_PATH.to_string()];
+        specs.push(blackbox);
+    }
+
     if let (Some(svc), Some(image)) = (&stack.agent, host.agent_image) {
         let mut agent = base(model::AGENT, svc, model::AGENT_PORT);
         agent.image = image.to_string();
@@ -375,6 +449,7 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
                 source: MountSource::Bind(dir(crate::layout::ETCD_TARGETS_DIR)),
                 target: "/targets".into(),
                 read_only: false,
+                propagation: None,
             });
         }
         // DingTalk channels: the relay reads its channels (with tokens and secrets) from a
@@ -398,6 +473,16 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         spec.config_hash = hash_config(&spec.spec_hash, &spec.config_files, tree);
     }
     specs
+}
+
+/// The address node_exporter listens on in the host's network namespace: its `bind`, except
+/// that loopback (the default) would be out of Prometheus' reach, so it becomes Docker's bridge
+/// address, which containers reach as `host.docker.internal` and other machines do not.
+pub fn node_exporter_listen(bind: IpAddr, host_gateway: Option<IpAddr>) -> IpAddr {
+    match host_gateway {
+        Some(gateway) if bind.is_loopback() => gateway,
+        _ => bind,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -436,6 +521,8 @@ mod tests {
             grafana_admin_password: "pw-123456789",
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
+            host_gateway: None,
+            host_root_shared: false,
         };
         desired(stack, &tree, &host)
     }
@@ -475,12 +562,14 @@ mod tests {
                 Mount {
                     source: MountSource::Bind("/p/.monstack/prometheus/targets/etcd".into()),
                     target: "/targets".into(),
-                    read_only: false
+                    read_only: false,
+                    propagation: None
                 },
                 Mount {
                     source: MountSource::Bind("/p/.monstack/agent".into()),
                     target: "/etc/monstack-agent".into(),
-                    read_only: true
+                    read_only: true,
+                    propagation: None
                 }
             ]
         );
@@ -495,6 +584,8 @@ mod tests {
             grafana_admin_password: "x",
             agent_image: None,
             host_user: (0, 0),
+            host_gateway: None,
+            host_root_shared: false,
         };
         assert!(desired(&stack, &tree, &host)
             .iter()
@@ -629,7 +720,8 @@ mod tests {
             Mount {
                 source: MountSource::Bind("/p/.monstack/prometheus".into()),
                 target: "/etc/prometheus".into(),
-                read_only: true
+                read_only: true,
+                propagation: None
             }
         );
         assert_eq!(
@@ -679,6 +771,8 @@ mod tests {
                 grafana_admin_password: "another-password",
                 agent_image: Some("monstack-agent:test"),
                 host_user: (1000, 1000),
+                host_gateway: None,
+                host_root_shared: false,
             },
         );
         assert_eq!(find(&other, "grafana").spec_hash, before);
@@ -717,6 +811,110 @@ mod tests {
             find(&specs(&retention), "prometheus").spec_hash,
             b.spec_hash
         );
+    }
+
+    #[test]
+    fn node_exporter_runs_in_the_hosts_namespaces_with_the_root_read_only() {
+        let stack = testkit::exporters();
+        let tree = render(&stack).unwrap();
+        let gateway: IpAddr = "172.17.0.1".parse().unwrap();
+        let host = HostContext {
+            out_dir: Path::new("/p/.monstack"),
+            secret_gid: 1000,
+            grafana_admin_password: "pw-123456789",
+            agent_image: Some("monstack-agent:test"),
+            host_user: (1000, 1000),
+            host_gateway: Some(gateway),
+            host_root_shared: true,
+        };
+        let all = desired(&stack, &tree, &host);
+        let node = find(&all, "node-exporter");
+        assert_eq!(node.image, "prom/node-exporter:v1.9.1");
+        assert_eq!(node.network, HOST_NETWORK);
+        assert_eq!(node.pid_mode, Some("host"));
+        assert!(node.extra_hosts.is_empty());
+        assert_eq!(
+            node.cmd,
+            [
+                "--path.rootfs=/host",
+                "--web.listen-address=172.17.0.1:9100",
+                "--collector.processes"
+            ]
+        );
+        assert_eq!(
+            node.mounts,
+            [Mount {
+                source: MountSource::Bind("/".into()),
+                target: "/host".into(),
+                read_only: true,
+                propagation: Some("rslave")
+            }]
+        );
+        // A private `/` (some VMs and containers): Docker refuses rslave there.
+        let private = HostContext {
+            host_root_shared: false,
+            ..host
+        };
+        let all_private = desired(&stack, &tree, &private);
+        assert_eq!(
+            find(&all_private, "node-exporter").mounts[0].propagation,
+            None
+        );
+        // Readiness, `status` and the port check look where it listens.
+        assert_eq!(node.url(), "http://172.17.0.1:9100");
+        assert_eq!(node.user, None, "the image's own user (nobody)");
+        // An address of its own is kept: 0.0.0.0 exposes it, as `bind` says.
+        for (bind, listen) in [("0.0.0.0", "0.0.0.0"), ("10.0.0.7", "10.0.0.7")] {
+            let bind: IpAddr = bind.parse().unwrap();
+            assert_eq!(
+                node_exporter_listen(bind, Some(gateway)).to_string(),
+                listen
+            );
+        }
+    }
+
+    #[test]
+    fn the_blackbox_exporter_reads_its_modules_and_may_ping() {
+        let all = specs(&testkit::exporters());
+        let blackbox = find(&all, "blackbox");
+        assert_eq!(blackbox.image, "prom/blackbox-exporter:v0.27.0");
+        assert_eq!(
+            blackbox.cmd,
+            [
+                "--config.file=/etc/blackbox_exporter/blackbox.yml",
+                "--web.listen-address=:9115"
+            ]
+        );
+        assert_eq!(blackbox.mounts[0].target, "/etc/blackbox_exporter");
+        assert_eq!(blackbox.cap_add, ["NET_RAW"]);
+        assert_eq!(blackbox.config_files, ["blackbox/blackbox.yml"]);
+        assert_eq!(blackbox.network, "monstack-shop");
+        assert_eq!(blackbox.port.container_port, 9115);
+        let names: Vec<&str> = all.iter().map(|s| s.service).collect();
+        assert_eq!(
+            names,
+            [
+                "prometheus",
+                "grafana",
+                "etcd",
+                "alertmanager",
+                "pushgateway",
+                "node-exporter",
+                "blackbox",
+                "agent"
+            ]
+        );
+    }
+
+    #[test]
+    fn new_settings_leave_the_hashes_of_existing_containers_alone() {
+        // Fields added for node_exporter and the blackbox exporter are left out of the spec
+        // when unused, so upgrading monstack recreates nothing.
+        let all = specs(&testkit::full());
+        let json = serde_json::to_string(find(&all, "prometheus")).unwrap();
+        for field in ["pid_mode", "cap_add", "propagation"] {
+            assert!(!json.contains(field), "{field} in {json}");
+        }
     }
 
     #[test]

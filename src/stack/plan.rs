@@ -250,6 +250,8 @@ mod tests {
                 grafana_admin_password: "x",
                 agent_image: Some("monstack-agent:test"),
                 host_user: (1000, 1000),
+                host_gateway: None,
+                host_root_shared: false,
             },
         )
     }

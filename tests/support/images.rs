@@ -36,6 +36,8 @@ pub struct TestImages {
     pub alertmanager_newest: String,
     pub pushgateway: String,
     pub etcd: String,
+    pub node_exporter: String,
+    pub blackbox: String,
 }
 
 /// How one service's image is put together.
@@ -105,12 +107,37 @@ const ETCD: Recipe = Recipe {
     user: None,
 };
 
-const RECIPES: [&Recipe; 5] = [
+const NODE_EXPORTER: Recipe = Recipe {
+    service: "node-exporter",
+    binary: testsupport::NODE_EXPORTER,
+    entrypoint: "/bin/node_exporter",
+    // Nothing is written; the spec mounts the host's root at /host.
+    data_dir: "/node_exporter",
+    config_dir: None,
+    files: &[],
+    user: Some(NOBODY),
+};
+
+const BLACKBOX: Recipe = Recipe {
+    service: "blackbox",
+    binary: testsupport::BLACKBOX_EXPORTER,
+    entrypoint: "/bin/blackbox_exporter",
+    // Where the spec mounts the rendered blackbox.yml.
+    data_dir: "/etc/blackbox_exporter",
+    config_dir: None,
+    files: &[],
+    // Root, as the official image: ICMP probes need a raw socket.
+    user: None,
+};
+
+const RECIPES: [&Recipe; 7] = [
     &PROMETHEUS,
     &ALERTMANAGER,
     &ALERTMANAGER_NEWEST,
     &PUSHGATEWAY,
     &ETCD,
+    &NODE_EXPORTER,
+    &BLACKBOX,
 ];
 
 /// Builds the images once per test process; an image already on the engine with the same
@@ -119,7 +146,7 @@ pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
     static IMAGES: OnceCell<TestImages> = OnceCell::const_new();
     let images = IMAGES
         .get_or_try_init(|| async {
-            let [prometheus, alertmanager, alertmanager_newest, pushgateway, etcd] =
+            let [prometheus, alertmanager, alertmanager_newest, pushgateway, etcd, node_exporter, blackbox] =
                 futures_util::future::try_join_all(RECIPES.map(|r| ensure_image(engine, r)))
                     .await?
                     .try_into()
@@ -130,6 +157,8 @@ pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
                 alertmanager_newest,
                 pushgateway,
                 etcd,
+                node_exporter,
+                blackbox,
             })
         })
         .await?;

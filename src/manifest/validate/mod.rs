@@ -7,6 +7,7 @@ mod alerts;
 mod channels;
 mod dashboards;
 mod datasources;
+mod probes;
 mod services;
 mod targets;
 mod values;
@@ -14,7 +15,8 @@ mod values;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{
-    project_from_dir, valid_project, Source, ALERTMANAGER_IMAGE, ETCD_IMAGE, PUSHGATEWAY_IMAGE,
+    project_from_dir, valid_project, Source, ALERTMANAGER_IMAGE, BLACKBOX_IMAGE, ETCD_IMAGE,
+    NODE_EXPORTER_IMAGE, PUSHGATEWAY_IMAGE,
 };
 use crate::manifest::reader::Reader;
 use crate::manifest::spec;
@@ -29,6 +31,7 @@ use alerts::{read_alerting, read_alerts};
 use channels::{read_channels, read_smtp};
 use dashboards::read_dashboards;
 use datasources::read_datasources;
+use probes::read_probes;
 use services::{
     read_bind, read_grafana, read_optional_service, read_prometheus, read_service, PortTable,
 };
@@ -101,6 +104,26 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         bind,
         &mut ports,
     );
+    let node_exporter = read_optional_service(
+        r,
+        &m,
+        "node_exporter",
+        &spec::NODE_EXPORTER,
+        NODE_EXPORTER_IMAGE,
+        9100,
+        bind,
+        &mut ports,
+    );
+    let blackbox = read_optional_service(
+        r,
+        &m,
+        "blackbox_exporter",
+        &spec::BLACKBOX_EXPORTER,
+        BLACKBOX_IMAGE,
+        crate::model::BLACKBOX_PORT,
+        bind,
+        &mut ports,
+    );
     let agent_obj = match m.get("agent") {
         Some(node) => r.object(node, &spec::AGENT),
         None => None,
@@ -121,6 +144,18 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         .get("targets")
         .map(|n| read_jobs(r, n, &prometheus))
         .unwrap_or_default();
+    let probes = m
+        .get("probes")
+        .map(|n| read_probes(r, n, &prometheus))
+        .unwrap_or_default();
+    if blackbox.is_none() && !probes.is_empty() {
+        let pos = m.key_pos("probes").unwrap_or(m.pos());
+        r.error(
+            pos,
+            "probes need the blackbox exporter, and the `blackbox_exporter` service is not enabled",
+            Some("add `blackbox_exporter: {}`".into()),
+        );
+    }
     let discovery = m
         .get("discovery")
         .map(|n| read_discovery(r, n, etcd.is_some()))
@@ -190,6 +225,9 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         etcd,
         alertmanager,
         pushgateway,
+        node_exporter,
+        blackbox,
+        probes,
         agent: needs_agent.then_some(agent_service),
         jobs,
         discovery,

@@ -1,5 +1,5 @@
 //! The services of the stack: `bind`, `prometheus`, `grafana`, the optional `etcd`,
-//! `alertmanager` and `pushgateway`, and the agent; their images, ports and bind addresses,
+//! `alertmanager`, `pushgateway`, `node_exporter` and `blackbox_exporter`, and the agent; their images, ports and bind addresses,
 //! with the host ports of all of them checked for clashes.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,7 +10,8 @@ use crate::manifest::spec;
 use crate::manifest::yaml::{Node, Pos, Value};
 use crate::manifest::{GRAFANA_IMAGE, PROMETHEUS_IMAGE};
 use crate::model::{
-    Duration, Grafana, Prometheus, Service, ALERTMANAGER, ETCD, GRAFANA, PROMETHEUS, PUSHGATEWAY,
+    Duration, Grafana, Prometheus, Service, ALERTMANAGER, BLACKBOX, ETCD, GRAFANA, NODE_EXPORTER,
+    PROMETHEUS, PUSHGATEWAY,
 };
 
 pub(super) fn read_bind(r: &mut Reader, node: &Node) -> IpAddr {
@@ -257,6 +258,8 @@ pub(super) fn read_optional_service(
     let name: &'static str = match key {
         "etcd" => ETCD,
         "alertmanager" => ALERTMANAGER,
+        "node_exporter" => NODE_EXPORTER,
+        "blackbox_exporter" => BLACKBOX,
         _ => PUSHGATEWAY,
     };
     let key_pos = m.key_pos(key)?;

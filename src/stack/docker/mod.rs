@@ -23,8 +23,8 @@ use futures_util::{Stream, StreamExt};
 
 use crate::output::PullProgress;
 use crate::stack::containers::{
-    ContainerSpec, MountSource, LABEL_CONFIG_HASH, LABEL_DIR, LABEL_PROJECT, LABEL_SERVICE,
-    LABEL_SPEC_HASH,
+    ContainerSpec, MountSource, HOST_NETWORK, LABEL_CONFIG_HASH, LABEL_DIR, LABEL_PROJECT,
+    LABEL_SERVICE, LABEL_SPEC_HASH,
 };
 use crate::stack::plan::Observed;
 
@@ -244,11 +244,14 @@ impl Engine {
                     MountSource::Bind(path) => path.clone(),
                     MountSource::Volume(name) => name.clone(),
                 };
-                format!(
-                    "{source}:{}{}",
-                    m.target,
-                    if m.read_only { ":ro" } else { "" }
-                )
+                let options: Vec<&str> = [m.read_only.then_some("ro"), m.propagation]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                match options.is_empty() {
+                    true => format!("{source}:{}", m.target),
+                    false => format!("{source}:{}:{}", m.target, options.join(",")),
+                }
             })
             .collect();
         let env = spec
@@ -257,16 +260,22 @@ impl Engine {
             .chain(&spec.env_unhashed)
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        // In the host's network namespace there is nothing to publish and no network to join.
+        let host_network = spec.network == HOST_NETWORK;
         let host_config = HostConfig {
             binds: Some(binds),
-            port_bindings: Some(HashMap::from([(
-                port_key.clone(),
-                Some(vec![PortBinding {
-                    host_ip: Some(spec.port.host_ip.to_string()),
-                    host_port: Some(spec.port.host_port.to_string()),
-                }]),
-            )])),
-            extra_hosts: Some(spec.extra_hosts.clone()),
+            port_bindings: (!host_network).then(|| {
+                HashMap::from([(
+                    port_key.clone(),
+                    Some(vec![PortBinding {
+                        host_ip: Some(spec.port.host_ip.to_string()),
+                        host_port: Some(spec.port.host_port.to_string()),
+                    }]),
+                )])
+            }),
+            extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
+            pid_mode: spec.pid_mode.map(str::to_string),
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -286,9 +295,9 @@ impl Engine {
             cmd: Some(spec.cmd.clone()),
             env: Some(env),
             labels: Some(spec.labels(project).into_iter().collect()),
-            exposed_ports: Some(vec![port_key]),
+            exposed_ports: (!host_network).then(|| vec![port_key]),
             host_config: Some(host_config),
-            networking_config: Some(NetworkingConfig {
+            networking_config: (!host_network).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
             }),
             ..Default::default()

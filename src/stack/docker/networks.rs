@@ -1,10 +1,12 @@
 //! The project's network: created once (duplicates an older engine allowed are removed),
-//! removed by name, every one of that name.
+//! removed by name, every one of that name. And the address of the engine's default bridge,
+//! which `host.docker.internal` stands for in containers.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{anyhow, Context as _};
-use bollard::models::NetworkCreateRequest;
+use bollard::models::{IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::ListNetworksOptions;
 
 use super::{docker_message, is_status, Engine};
@@ -82,5 +84,81 @@ impl Engine {
             }
         }
         Ok(!ids.is_empty())
+    }
+
+    /// The address `host-gateway` (`host.docker.internal`) resolves to in containers: the
+    /// engine's default bridge (`docker0`), unless the daemon sets `host-gateway-ip` itself.
+    /// `None` without a default bridge.
+    pub async fn host_gateway(&self) -> anyhow::Result<Option<IpAddr>> {
+        match self.docker.inspect_network("bridge", None).await {
+            Ok(network) => {
+                let configs = network
+                    .ipam
+                    .and_then(|ipam| ipam.config)
+                    .unwrap_or_default();
+                Ok(bridge_gateway(&configs).map(IpAddr::V4))
+            }
+            Err(e) if is_status(&e, 404) => Ok(None),
+            Err(e) => Err(anyhow!(
+                "inspecting Docker's default bridge network: {}",
+                docker_message(&e)
+            )),
+        }
+    }
+}
+
+/// The bridge's IPv4 gateway as the engine reports it or, as Engine 20.10 reports only the
+/// subnet of the default bridge, the subnet's first address, which the engine gives the bridge
+/// unless `bip` says otherwise (and then it reports the gateway).
+fn bridge_gateway(configs: &[IpamConfig]) -> Option<Ipv4Addr> {
+    let reported = configs
+        .iter()
+        .filter_map(|c| c.gateway.as_deref()?.parse::<Ipv4Addr>().ok())
+        .next();
+    reported.or_else(|| {
+        configs.iter().find_map(|c| {
+            let (network, prefix) = c.subnet.as_deref()?.split_once('/')?;
+            let network: Ipv4Addr = network.parse().ok()?;
+            let prefix: u32 = prefix.parse().ok().filter(|p| *p < 31)?;
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            Some(Ipv4Addr::from((u32::from(network) & mask) + 1))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(subnet: Option<&str>, gateway: Option<&str>) -> IpamConfig {
+        IpamConfig {
+            subnet: subnet.map(str::to_string),
+            gateway: gateway.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_bridge_gateway_is_the_reported_one_or_the_subnets_first_address() {
+        let gw = |configs: &[IpamConfig]| bridge_gateway(configs).map(|ip| ip.to_string());
+        assert_eq!(
+            gw(&[config(Some("172.17.0.0/16"), None)]).as_deref(),
+            Some("172.17.0.1")
+        );
+        assert_eq!(
+            gw(&[config(Some("192.168.5.0/24"), Some("192.168.5.9"))]).as_deref(),
+            Some("192.168.5.9")
+        );
+        // IPv6 entries are skipped.
+        assert_eq!(
+            gw(&[
+                config(Some("fd00::/64"), Some("fd00::1")),
+                config(Some("10.9.0.0/16"), None)
+            ])
+            .as_deref(),
+            Some("10.9.0.1")
+        );
+        assert_eq!(gw(&[]), None);
+        assert_eq!(gw(&[config(Some("garbage"), None)]), None);
     }
 }

@@ -66,6 +66,8 @@ mod tests {
             grafana_admin_password: "unused",
             agent_image: Some("monstack-agent:test"),
             host_user: (1000, 1000),
+            host_gateway: None,
+            host_root_shared: false,
         };
         let specs = containers::desired(&stack, &tree, &host);
         (stack, specs)

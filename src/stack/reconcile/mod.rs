@@ -5,6 +5,7 @@
 
 mod apply;
 mod grafana;
+mod host;
 mod images;
 mod ports;
 mod readiness;
@@ -63,12 +64,15 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
 
     let password = secrets::grafana_password(&out_dir, stack.grafana.admin_password.as_deref())?;
     let agent_image = images::prepare_agent_image(&engine, stack, printer).await?;
+    let host_gateway = host::node_exporter_gateway(&engine, stack).await?;
     let host = HostContext {
         out_dir: &out_dir,
         secret_gid: apply::secret_gid(),
         grafana_admin_password: &password.desired,
         agent_image: agent_image.as_deref(),
         host_user: apply::host_user(),
+        host_gateway,
+        host_root_shared: host::root_is_shared(),
     };
     let specs = containers::desired(stack, &tree, &host);
     let observed = engine.project_containers(&stack.project).await?;

@@ -2,7 +2,7 @@
 //! free, or held by this project.
 
 use crate::error::{Error, Result};
-use crate::stack::containers::ContainerSpec;
+use crate::stack::containers::{ContainerSpec, HOST_NETWORK};
 use crate::stack::docker::{Engine, PublishedBy};
 use crate::stack::plan::{Action, Observed};
 
@@ -32,6 +32,14 @@ pub async fn check_ports(
                 .state(&spec.name)
                 .await?
                 .is_some_and(|state| state.running)
+        {
+            continue;
+        }
+        // In the host's network namespace (node_exporter) a container publishes nothing the
+        // engine could name: a running container of this service is taken to hold its port
+        // (a recreate removes it first).
+        if spec.network == HOST_NETWORK
+            && observed.iter().any(|o| o.service == service && o.running)
         {
             continue;
         }
