@@ -386,8 +386,19 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
     let ports = Ports::new();
     let project = Project::new().manifest(&manifest(&name, &images, &ports, ALERT_A));
     up(&project).success();
-    // Balanced, so it passes our own checks; Prometheus' parser refuses it.
-    let bad = ALERT_A.replace("== 0", "> > 0");
+    // Invalid PromQL is refused before anything changes (exit 2), as promtool 3.5 would.
+    let bad_promql = ALERT_A.replace("== 0", "> > 0");
+    std::fs::write(
+        project.path().join("monstack.yaml"),
+        manifest(&name, &images, &ports, &bad_promql),
+    )
+    .unwrap();
+    let run = up(&project);
+    run.code(2);
+    assert!(run.stderr.contains("is not valid PromQL"), "{}", run.stderr);
+    assert_eq!(rule_names(ports.prometheus).await, ["StackSelfCheck"]);
+    // A broken annotation template passes our checks; Prometheus refuses it at reload.
+    let bad = format!("{ALERT_A}    summary: \"{{{{ $labels.job \"\n");
     std::fs::write(
         project.path().join("monstack.yaml"),
         manifest(&name, &images, &ports, &bad),
