@@ -462,12 +462,12 @@ async fn attempt(
         }
     };
     let status = response.status();
-    let body = match response.text().await {
+    let body = match crate::clients::read_text(response).await {
         Ok(body) => body,
         Err(e) => {
             return Attempt::Retry {
                 reason: "network".into(),
-                detail: format!("reading DingTalk's answer: {}", error_chain(e)),
+                detail: format!("reading DingTalk's answer: {e}"),
             }
         }
     };

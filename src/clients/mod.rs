@@ -202,6 +202,13 @@ pub(crate) enum BodyError {
     TooLarge(usize),
 }
 
+/// [`read_body`] of a text answer with the usual cap, for callers outside `clients` (the
+/// DingTalk relay, `alert test`): invalid UTF-8 is replaced, not an error.
+pub(crate) async fn read_text(response: reqwest::Response) -> Result<String, BodyError> {
+    let body = read_body(response, MAX_BODY_BYTES).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Reads a whole body chunk by chunk, and stops as soon as it passes `limit` bytes (at once
 /// when the announced `Content-Length` does). Every body in `clients` is read through here.
 pub(crate) async fn read_body(

@@ -24,8 +24,7 @@ pub(super) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Res
         .await
         .with_context(|| format!("GET {url}"))?;
     let status = response.status();
-    let body = response
-        .text()
+    let body = crate::clients::read_text(response)
         .await
         .with_context(|| format!("GET {url}"))?;
     if !status.is_success() {

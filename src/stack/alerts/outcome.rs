@@ -60,13 +60,13 @@ impl ReceiverCounts {
 
 pub(super) async fn integration_counts(client: &reqwest::Client, am_url: &str) -> Result<Counts> {
     let url = format!("{am_url}/metrics");
-    let text = client
+    let response = client
         .get(&url)
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .with_context(|| format!("reading {url}"))?
-        .text()
+        .with_context(|| format!("reading {url}"))?;
+    let text = crate::clients::read_text(response)
         .await
         .with_context(|| format!("reading {url}"))?;
     Ok(parse_counts(&text))
@@ -308,8 +308,7 @@ pub(super) async fn agent_status(
         };
         let response = request.send().await.with_context(|| format!("GET {url}"))?;
         let status = response.status();
-        let body = response
-            .text()
+        let body = crate::clients::read_text(response)
             .await
             .with_context(|| format!("GET {url}"))?;
         if !status.is_success() {

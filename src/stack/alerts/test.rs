@@ -297,7 +297,9 @@ pub(super) async fn post_alerts(
         .with_context(|| format!("posting the test alert to {url}"))?;
     if !response.status().is_success() {
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let body = crate::clients::read_text(response)
+            .await
+            .unwrap_or_default();
         return Err(anyhow!("posting the test alert to {url}: HTTP {status}: {body}").into());
     }
     Ok(())
