@@ -92,8 +92,9 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == ':'
 }
 
-/// Keywords after which an operand comes (so a following `+` or `-` is unary).
-const OPERATOR_WORDS: &[&str] = &[
+/// Keywords after which an operand comes (so a following `+` or `-` is unary); the same words
+/// never start or end an operand (`syntax` places errors by them).
+pub(super) const OPERATOR_WORDS: &[&str] = &[
     "and",
     "or",
     "unless",

@@ -5,24 +5,8 @@
 
 use super::functions::AGGREGATIONS;
 use super::messages::position;
-use super::scan::{Kind, Token};
+use super::scan::{Kind, Token, OPERATOR_WORDS};
 use super::PromqlError;
-
-/// Words that never start or end an operand.
-const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
-    "atan2",
-    "bool",
-    "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
 
 /// Operators that need an operand on both sides.
 const BINARY: &[&str] = &[
@@ -67,7 +51,7 @@ fn lower(l: &Lexeme) -> String {
 }
 
 fn is_keyword(l: &Lexeme) -> bool {
-    l.kind == Kind::Word && KEYWORDS.contains(&lower(l).as_str())
+    l.kind == Kind::Word && OPERATOR_WORDS.contains(&lower(l).as_str())
 }
 
 /// Whether `l` can end an operand (`up`, `1`, `"a"`, `)`, `]`, `}`).
