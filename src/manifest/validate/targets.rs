@@ -1,7 +1,7 @@
 //! `targets:`, the scrape jobs (names, addresses, path, scheme, intervals, labels), and
 //! `discovery:`, the targets found in etcd.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::values::read_labels;
 use crate::manifest::reader::{self, Reader};
@@ -58,11 +58,13 @@ pub(super) fn read_jobs(
             }
         }
         let mut targets: Vec<String> = Vec::new();
+        // A set beside the list keeps the duplicate check linear (150k targets took minutes).
+        let mut listed: HashSet<String> = HashSet::new();
         if let Some(list) = obj.get("targets") {
             for (addr, pos) in r.string_list(list, "targets").unwrap_or_default() {
                 if let Err((message, hint)) = check_target_address(&addr) {
                     r.error(pos, message, Some(hint));
-                } else if targets.contains(&addr) {
+                } else if !listed.insert(addr.clone()) {
                     r.error(
                         pos,
                         format!("duplicate target `{addr}` in job `{name}`"),
