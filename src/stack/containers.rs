@@ -244,23 +244,39 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
     let p = &stack.prometheus;
     let mut prometheus = base(model::PROMETHEUS, &p.service, 9090);
     prometheus.entrypoint = Some(vec!["/bin/prometheus".into()]);
-    prometheus.cmd = vec![
-        "--config.file=/etc/prometheus/prometheus.yml".into(),
-        "--storage.tsdb.path=/prometheus".into(),
-        format!("--storage.tsdb.retention.time={}", p.retention),
+    // Agent mode refuses the TSDB's flags and keeps only a WAL until the samples are sent.
+    let storage = if p.mode.is_agent() {
+        vec![
+            "--agent".into(),
+            "--storage.agent.path=/prometheus/agent".into(),
+        ]
+    } else {
+        vec![
+            "--storage.tsdb.path=/prometheus".into(),
+            format!("--storage.tsdb.retention.time={}", p.retention),
+        ]
+    };
+    prometheus.cmd = vec!["--config.file=/etc/prometheus/prometheus.yml".into()];
+    prometheus.cmd.extend(storage);
+    prometheus.cmd.extend([
         "--web.enable-lifecycle".into(),
         "--web.listen-address=:9090".into(),
         format!(
             "--web.external-url={}/",
             host_url(p.service.bind, p.service.port)
         ),
-    ];
+    ]);
+    if p.remote_write_receiver {
+        prometheus
+            .cmd
+            .push("--web.enable-remote-write-receiver".into());
+    }
     if let Some(interval) = p.discovery_reload_interval {
         prometheus
             .cmd
             .push(format!("--scrape.discovery-reload-interval={interval}"));
     }
-    if let Some(size) = &p.retention_size {
+    if let (Some(size), false) = (&p.retention_size, p.mode.is_agent()) {
         prometheus
             .cmd
             .push(format!("--storage.tsdb.retention.size={size}"));
@@ -269,6 +285,10 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         bind("prometheus", "/etc/prometheus"),
         volume(model::PROMETHEUS, "/prometheus"),
     ];
+    // Passwords, tokens and TLS keys of `remote_write`: secret files, readable by that group.
+    if crate::render::remote_write::reads_secrets(stack) {
+        prometheus.group_add = vec![host.secret_gid.to_string()];
+    }
     prometheus.reload = Reload::Prometheus;
     // Target files are picked up by file_sd without a reload: not part of the config hash.
     prometheus.config_files = files_under("prometheus/", Some("prometheus/targets/"));
