@@ -973,4 +973,57 @@ mod tests {
         assert!(!cmd_for("prom/alertmanager:v0.25.0").contains(&flag));
         assert!(!cmd_for("prom/alertmanager:latest").contains(&flag));
     }
+
+    #[test]
+    fn an_agent_runs_prometheus_with_agent_storage_and_a_reader_of_secrets_gets_the_group() {
+        let mut stack = crate::render::testkit::minimal();
+        stack.prometheus.mode = model::PrometheusMode::Agent;
+        stack.prometheus.retention_size = Some("1GB".into());
+        stack.grafana.enabled = false;
+        stack.prometheus.remote_write = vec![model::RemoteWrite {
+            name: "central".into(),
+            url: "https://central.example.com/api/v1/write".into(),
+            headers: BTreeMap::new(),
+            auth: Some(model::RemoteAuth::Bearer {
+                token: model::CopiedFile {
+                    source: "token".into(),
+                    contents: b"t0ken".to_vec(),
+                },
+            }),
+            tls: None,
+            remote_timeout: None,
+            queue: model::QueueConfig::default(),
+            relabel: vec![],
+        }];
+        let all = specs(&stack);
+        assert_eq!(
+            all.iter().map(|s| s.service).collect::<Vec<_>>(),
+            ["prometheus"],
+            "an agent stack runs no Grafana"
+        );
+        let prometheus = find(&all, "prometheus");
+        assert!(prometheus.cmd.contains(&"--agent".to_string()));
+        assert!(prometheus
+            .cmd
+            .contains(&"--storage.agent.path=/prometheus/agent".to_string()));
+        assert!(
+            prometheus.cmd.iter().all(|a| !a.starts_with("--storage.tsdb")),
+            "Prometheus refuses TSDB flags in agent mode: {:?}",
+            prometheus.cmd
+        );
+        assert_eq!(prometheus.group_add, ["1000"], "it reads the token file");
+        // The token is in the config hash (a rotation reloads), not in the spec.
+        assert!(prometheus
+            .config_files
+            .contains(&"prometheus/remote_write/1-central/token".to_string()));
+        // A server that accepts remote writes says so on its command line.
+        let mut server = crate::render::testkit::minimal();
+        server.prometheus.remote_write_receiver = true;
+        let all = specs(&server);
+        let prometheus = find(&all, "prometheus");
+        assert!(prometheus
+            .cmd
+            .contains(&"--web.enable-remote-write-receiver".to_string()));
+        assert!(prometheus.group_add.is_empty());
+    }
 }
