@@ -538,3 +538,49 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
     run(&edge, &["down", "--volumes"]).success();
     run(&central, &["down", "--volumes"]).success();
 }
+
+#[test]
+fn an_agent_manifest_that_asks_for_local_queries_is_refused_and_nothing_is_written() {
+    let project = Project::new()
+        .file("token", "t0ken-of-the-test\n")
+        .manifest(
+            "project: edge\n\
+             prometheus:\n\
+             \x20 mode: agent\n\
+             \x20 remote_write: [{url: 'https://central.example.com/api/v1/write', bearer_token_file: token}]\n\
+             alertmanager: {}\n\
+             alerts: [{name: Down, expr: up == 0}]\n",
+        );
+    let render = project.run(&["render"]);
+    render.code(2);
+    assert_eq!(
+        render.headlines(),
+        [
+            "monstack.yaml:5:1: `alertmanager` cannot be used with `prometheus.mode: agent`: an agent sends no alerts",
+            "monstack.yaml:6:1: `alerts` cannot be used with `prometheus.mode: agent`: alert rules are evaluated by a Prometheus server",
+        ]
+    );
+    assert!(!project.exists(".monstack"), "written despite the errors");
+
+    // A valid agent manifest: `alert list` says why there is nothing to list, and the token
+    // is in the rendered secret file only.
+    let project = Project::new()
+        .file("token", "t0ken-of-the-test\n")
+        .manifest(
+            "project: edge\n\
+             prometheus:\n\
+             \x20 mode: agent\n\
+             \x20 remote_write: [{url: 'https://central.example.com/api/v1/write', bearer_token_file: token}]\n",
+        );
+    let list = project.run(&["alert", "list"]);
+    list.code(2);
+    assert!(list.stderr.contains("agent mode"), "{}", list.stderr);
+    let render = project.run(&["-vv", "render"]);
+    render.success();
+    assert!(!format!("{}{}", render.stdout, render.stderr).contains("t0ken-of-the-test"));
+    assert!(!project.read(".monstack/prometheus/prometheus.yml").contains("t0ken"));
+    assert_eq!(
+        project.read(".monstack/prometheus/remote_write/1-central.example.com/token"),
+        "t0ken-of-the-test\n"
+    );
+}
