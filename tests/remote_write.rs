@@ -118,8 +118,14 @@ async fn start_proxy(listen: IpAddr, upstream_port: u16, upstream_path: &'static
 fn receiver_prometheus(binary: &Path, dir: &Path, port: u16) -> ChildGuard {
     ChildGuard::spawn(
         Command::new(binary)
-            .arg(format!("--config.file={}", dir.join("receiver.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("receiver-data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("receiver.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("receiver-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-remote-write-receiver"),
         &dir.join(format!("receiver-{}.log", now_secs() as u64)),
@@ -129,7 +135,10 @@ fn receiver_prometheus(binary: &Path, dir: &Path, port: u16) -> ChildGuard {
 fn victoria_metrics(binary: &Path, dir: &Path, port: u16) -> ChildGuard {
     ChildGuard::spawn(
         Command::new(binary)
-            .arg(format!("-storageDataPath={}", dir.join("vm-data").display()))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.join("vm-data").display()
+            ))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             // Samples are searchable at once, not after the default 30 s.
             .arg("-search.latencyOffset=1s")
@@ -160,7 +169,10 @@ async fn query(port: u16, expr: &str, at: Option<f64>) -> Vec<Value> {
         return vec![];
     };
     let body: Value = answer.json().await.unwrap_or_default();
-    body["data"]["result"].as_array().cloned().unwrap_or_default()
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn value(sample: &Value) -> f64 {
@@ -194,10 +206,14 @@ fn run(project: &Project, args: &[&str]) -> Run {
 /// The samples of `series` in the minute of the outage, as the receiver at `port` has them.
 async fn samples_in(port: u16, series: &str, from: f64, to: f64) -> f64 {
     let window = (to - from).floor() as u64;
-    query(port, &format!("count_over_time({series}[{window}s])"), Some(to))
-        .await
-        .first()
-        .map_or(0.0, value)
+    query(
+        port,
+        &format!("count_over_time({series}[{window}s])"),
+        Some(to),
+    )
+    .await
+    .first()
+    .map_or(0.0, value)
 }
 
 /// `status --json`'s receivers by name: (state, pending, behind seconds).
@@ -235,7 +251,11 @@ async fn setup() -> Option<Setup> {
     let images = test_images(&engine)
         .await
         .expect("building the test images");
-    let Some(gateway) = engine.host_gateway().await.expect("inspecting Docker's bridge") else {
+    let Some(gateway) = engine
+        .host_gateway()
+        .await
+        .expect("inspecting Docker's bridge")
+    else {
         testsupport::skip_or_fail("Docker's bridge network has no gateway address");
         return None;
     };
@@ -247,7 +267,8 @@ async fn setup() -> Option<Setup> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_were_away_arrives() {
+async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_were_away_arrives()
+{
     let Some(setup) = setup().await else {
         return;
     };
@@ -321,33 +342,62 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
     let up = run(&project, &["up", "--timeout", "120"]);
     up.success();
     let rendered = project.read(".monstack/prometheus/prometheus.yml");
-    assert!(!rendered.contains(password), "the password is in prometheus.yml:\n{rendered}");
-    let mode = std::os::unix::fs::MetadataExt::mode(
-        &std::fs::metadata(project.path().join(".monstack/prometheus/remote_write/1-receiver/password")).unwrap(),
+    assert!(
+        !rendered.contains(password),
+        "the password is in prometheus.yml:\n{rendered}"
     );
-    assert_eq!(mode & 0o007, 0, "the copied password is readable by others: {mode:o}");
+    let mode = std::os::unix::fs::MetadataExt::mode(
+        &std::fs::metadata(
+            project
+                .path()
+                .join(".monstack/prometheus/remote_write/1-receiver/password"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        mode & 0o007,
+        0,
+        "the copied password is readable by others: {mode:o}"
+    );
 
     // The samples arrive at both receivers, filtered as asked.
-    for (port, what) in [(receiver_port, "the Prometheus receiver"), (vm_port, "VictoriaMetrics")] {
-        eventually(&format!("{what} has the stack's `up`"), Duration::from_secs(60), || async move {
-            !query(port, "up{job=\"prometheus\",cluster=\"test\"}", None).await.is_empty()
-        })
+    for (port, what) in [
+        (receiver_port, "the Prometheus receiver"),
+        (vm_port, "VictoriaMetrics"),
+    ] {
+        eventually(
+            &format!("{what} has the stack's `up`"),
+            Duration::from_secs(60),
+            || async move {
+                !query(port, "up{job=\"prometheus\",cluster=\"test\"}", None)
+                    .await
+                    .is_empty()
+            },
+        )
         .await;
     }
     assert!(
-        query(receiver_port, "{__name__=~\"go_.*\"}", None).await.is_empty(),
+        query(receiver_port, "{__name__=~\"go_.*\"}", None)
+            .await
+            .is_empty(),
         "`keep` let other metrics through"
     );
     assert!(
-        !query(receiver_port, "prometheus_tsdb_head_series", None).await.is_empty(),
+        !query(receiver_port, "prometheus_tsdb_head_series", None)
+            .await
+            .is_empty(),
         "`keep` of a regex dropped what it names"
     );
     assert!(
-        query(vm_port, "{__name__=~\"go_.*\"}", None).await.is_empty(),
+        query(vm_port, "{__name__=~\"go_.*\"}", None)
+            .await
+            .is_empty(),
         "`drop` let go_ metrics through"
     );
     assert!(
-        !query(vm_port, "prometheus_build_info", None).await.is_empty(),
+        !query(vm_port, "prometheus_build_info", None)
+            .await
+            .is_empty(),
         "`drop` dropped more than it names"
     );
 
@@ -404,7 +454,10 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
     // The minute they were away arrives: about one `up` per second of it (1 s scrapes).
     let (from, to) = (gone + 5.0, back - 5.0);
     let expected = (to - from) * 0.8;
-    for (port, what) in [(receiver_port, "the Prometheus receiver"), (vm_port, "VictoriaMetrics")] {
+    for (port, what) in [
+        (receiver_port, "the Prometheus receiver"),
+        (vm_port, "VictoriaMetrics"),
+    ] {
         let series = "up{job=\"prometheus\",cluster=\"test\"}";
         eventually(
             &format!("{what} has the samples of the outage"),
@@ -413,11 +466,15 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
         )
         .await;
     }
-    eventually("every receiver caught up", Duration::from_secs(60), || async {
-        remotes(&project)
-            .iter()
-            .all(|(_, _, _, behind)| behind.is_some_and(|b| b < 30.0))
-    })
+    eventually(
+        "every receiver caught up",
+        Duration::from_secs(60),
+        || async {
+            remotes(&project)
+                .iter()
+                .all(|(_, _, _, behind)| behind.is_some_and(|b| b < 30.0))
+        },
+    )
     .await;
     drop((receiver, vm));
     run(&project, &["down", "--volumes"]).success();
@@ -472,7 +529,11 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
         ));
     let validate = run(&edge, &["validate"]);
     validate.success();
-    assert!(validate.stdout.contains("agent mode"), "{}", validate.stdout);
+    assert!(
+        validate.stdout.contains("agent mode"),
+        "{}",
+        validate.stdout
+    );
     run(&edge, &["up", "--timeout", "120"]).success();
 
     // Only what the profile needs runs.
@@ -489,19 +550,26 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
     assert!(!edge.exists(".monstack/grafana/provisioning/datasources/monstack.yaml"));
     assert!(!edge.exists(".monstack/prometheus/rules/monstack-builtin.yml"));
     // An agent answers no queries.
-    let answer: Value = reqwest::get(format!("http://127.0.0.1:{edge_port}/api/v1/query?query=up"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = reqwest::get(format!(
+        "http://127.0.0.1:{edge_port}/api/v1/query?query=up"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(answer["status"], "error", "{answer}");
 
     // The central stack has the edge's samples, its host metrics included.
-    for series in ["up{host=\"edge-1\",job=\"prometheus\"}", "node_load1{host=\"edge-1\"}"] {
-        eventually(&format!("central has {series}"), Duration::from_secs(60), || async move {
-            !query(central_port, series, None).await.is_empty()
-        })
+    for series in [
+        "up{host=\"edge-1\",job=\"prometheus\"}",
+        "node_load1{host=\"edge-1\"}",
+    ] {
+        eventually(
+            &format!("central has {series}"),
+            Duration::from_secs(60),
+            || async move { !query(central_port, series, None).await.is_empty() },
+        )
         .await;
     }
     let captured = proxy.captured.lock().unwrap().clone();
@@ -519,7 +587,11 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
     let container = format!("monstack-{central_name}-prometheus");
     let docker = |args: &[&str]| {
         let out = Command::new("docker").args(args).output().unwrap();
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     docker(&["stop", "-t", "5", &container]);
     let gone = now_secs();
@@ -531,9 +603,20 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
 
     let (from, to) = (gone + 5.0, back - 5.0);
     let expected = (to - from) * 0.8;
-    eventually("central has the samples of the minute it was stopped", Duration::from_secs(120), || async move {
-        samples_in(central_port, "up{host=\"edge-1\",job=\"prometheus\"}", from, to).await >= expected
-    })
+    eventually(
+        "central has the samples of the minute it was stopped",
+        Duration::from_secs(120),
+        || async move {
+            samples_in(
+                central_port,
+                "up{host=\"edge-1\",job=\"prometheus\"}",
+                from,
+                to,
+            )
+            .await
+                >= expected
+        },
+    )
     .await;
     run(&edge, &["down", "--volumes"]).success();
     run(&central, &["down", "--volumes"]).success();
@@ -578,7 +661,9 @@ fn an_agent_manifest_that_asks_for_local_queries_is_refused_and_nothing_is_writt
     let render = project.run(&["-vv", "render"]);
     render.success();
     assert!(!format!("{}{}", render.stdout, render.stderr).contains("t0ken-of-the-test"));
-    assert!(!project.read(".monstack/prometheus/prometheus.yml").contains("t0ken"));
+    assert!(!project
+        .read(".monstack/prometheus/prometheus.yml")
+        .contains("t0ken"));
     assert_eq!(
         project.read(".monstack/prometheus/remote_write/1-central.example.com/token"),
         "t0ken-of-the-test\n"

@@ -1007,7 +1007,10 @@ mod tests {
             .cmd
             .contains(&"--storage.agent.path=/prometheus/agent".to_string()));
         assert!(
-            prometheus.cmd.iter().all(|a| !a.starts_with("--storage.tsdb")),
+            prometheus
+                .cmd
+                .iter()
+                .all(|a| !a.starts_with("--storage.tsdb")),
             "Prometheus refuses TSDB flags in agent mode: {:?}",
             prometheus.cmd
         );
