@@ -56,6 +56,9 @@ struct ProxyState {
     upstream: String,
     /// The path the receiver serves, whatever path Prometheus used (a preset's).
     upstream_path: &'static str,
+    /// The `Authorization` header a request must carry, as an authenticating proxy in front
+    /// of a receiver would demand (401 otherwise).
+    require_auth: Option<String>,
     captured: Arc<Mutex<Vec<Captured>>>,
     client: reqwest::Client,
 }
@@ -73,6 +76,12 @@ async fn forward(
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect(),
     });
+    if let Some(required) = &state.require_auth {
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if given != Some(required.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "wrong credentials").into_response();
+        }
+    }
     let mut request = state
         .client
         .post(format!("{}{}", state.upstream, state.upstream_path))
@@ -92,7 +101,12 @@ async fn forward(
     }
 }
 
-async fn start_proxy(listen: IpAddr, upstream_port: u16, upstream_path: &'static str) -> Proxy {
+async fn start_proxy(
+    listen: IpAddr,
+    upstream_port: u16,
+    upstream_path: &'static str,
+    require_auth: Option<String>,
+) -> Proxy {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(listen, 0))
         .await
         .unwrap_or_else(|e| panic!("binding the proxy to {listen}: {e}"));
@@ -101,6 +115,7 @@ async fn start_proxy(listen: IpAddr, upstream_port: u16, upstream_path: &'static
     let state = ProxyState {
         upstream: format!("http://127.0.0.1:{upstream_port}"),
         upstream_path,
+        require_auth,
         captured: captured.clone(),
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
     };
@@ -144,6 +159,14 @@ fn victoria_metrics(binary: &Path, dir: &Path, port: u16) -> ChildGuard {
             .arg("-search.latencyOffset=1s")
             .arg("-loggerLevel=WARN"),
         &dir.join(format!("vm-{}.log", now_secs() as u64)),
+    )
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
 
@@ -298,13 +321,19 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
     }
     // Mimir's path and tenant header through the preset; the proxy hands the samples to the
     // Prometheus receiver's own path.
-    let mimir_proxy = start_proxy(setup.gateway, receiver_port, "/api/v1/write").await;
-    let vm_proxy = start_proxy(setup.gateway, vm_port, "/api/v1/write").await;
+    let password = "rw-Pa55word-0f-the-test";
+    let mimir_proxy = start_proxy(
+        setup.gateway,
+        receiver_port,
+        "/api/v1/write",
+        Some(basic("edge", password)),
+    )
+    .await;
+    let vm_proxy = start_proxy(setup.gateway, vm_port, "/api/v1/write", None).await;
 
     let project_name = unique_project("remote-write");
     let _guard = ProjectGuard::new(&project_name);
     let prometheus_port = free_port();
-    let password = "rw-Pa55word-0f-the-test";
     let project = Project::new()
         .file("secrets/receiver-password", &format!("{password}\n"))
         .manifest(&format!(
@@ -412,11 +441,7 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
             .map(|(_, v)| v.clone())
     };
     assert_eq!(header(first, "x-scope-orgid").as_deref(), Some("team-a"));
-    use base64::Engine as _;
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("edge:{password}"))
-    );
+    let expected = basic("edge", password);
     assert_eq!(header(first, "authorization"), Some(expected));
     let vm_requests = vm_proxy.captured.lock().unwrap().clone();
     let first = vm_requests.first().expect("requests to VictoriaMetrics");
@@ -450,6 +475,7 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
     let back = now_secs();
     let receiver = receiver_prometheus(&prometheus_bin, work.path(), receiver_port);
     let vm = victoria_metrics(&vm_bin, work.path(), vm_port);
+    let restarted = Instant::now();
 
     // The minute they were away arrives: about one `up` per second of it (1 s scrapes).
     let (from, to) = (gone + 5.0, back - 5.0);
@@ -465,6 +491,11 @@ async fn the_stack_writes_to_prometheus_and_victoriametrics_and_the_minute_they_
             || async move { samples_in(port, series, from, to).await >= expected },
         )
         .await;
+        // A figure for the report, not an assertion.
+        eprintln!(
+            "{what}: the outage's samples were there {:.1} s after its restart",
+            restarted.elapsed().as_secs_f64()
+        );
     }
     eventually(
         "every receiver caught up",
@@ -502,11 +533,18 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
         image = setup.images.prometheus,
     ));
     run(&central, &["up", "--timeout", "120"]).success();
-    let proxy = start_proxy(setup.gateway, central_port, "/api/v1/write").await;
+    // An authenticating proxy in front of it, as between hosts.
+    let password = "edge-Pa55word-for-central";
+    let proxy = start_proxy(
+        setup.gateway,
+        central_port,
+        "/api/v1/write",
+        Some(basic("edge-1", password)),
+    )
+    .await;
 
     // The edge: Prometheus in agent mode and node_exporter, nothing else.
     let (edge_port, node_port) = (free_port(), free_port());
-    let password = "edge-Pa55word-for-central";
     let edge = Project::new()
         .file("central-password", &format!("{password}\n"))
         .manifest(&format!(
@@ -600,6 +638,7 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
     assert!(behind.is_some_and(|b| b > 30.0), "behind: {behind:?}");
     docker(&["start", &container]);
     let back = now_secs();
+    let restarted = Instant::now();
 
     let (from, to) = (gone + 5.0, back - 5.0);
     let expected = (to - from) * 0.8;
@@ -618,6 +657,10 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
         },
     )
     .await;
+    eprintln!(
+        "central: the outage's samples were there {:.1} s after its start",
+        restarted.elapsed().as_secs_f64()
+    );
     run(&edge, &["down", "--volumes"]).success();
     run(&central, &["down", "--volumes"]).success();
 }
