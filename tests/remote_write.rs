@@ -661,6 +661,27 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
         "central: the outage's samples were there {:.1} s after its start",
         restarted.elapsed().as_secs_f64()
     );
+    // A changed receiver setting reloads the agent (confirmed against its loaded config, which
+    // an agent serves), nothing is recreated.
+    let manifest = edge.read("monstack.yaml");
+    std::fs::write(
+        edge.path().join("monstack.yaml"),
+        manifest.replace(
+            "batch_send_deadline: 1s}",
+            "batch_send_deadline: 1s, max_shards: 4}",
+        ),
+    )
+    .unwrap();
+    let reload = run(&edge, &["up", "--timeout", "120"]);
+    reload.success();
+    assert!(
+        reload.stderr.contains("reload   prometheus") && !reload.stderr.contains("recreate"),
+        "{}",
+        reload.stderr
+    );
+    assert!(edge
+        .read(".monstack/prometheus/prometheus.yml")
+        .contains("max_shards: 4"));
     run(&edge, &["down", "--volumes"]).success();
     run(&central, &["down", "--volumes"]).success();
 }
