@@ -565,6 +565,11 @@ async fn an_edge_agent_sends_to_a_central_stack_and_catches_up_after_it_was_stop
             node = setup.images.node_exporter,
             proxy = proxy.port,
         ));
+    std::fs::set_permissions(
+        edge.path().join("central-password"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let validate = run(&edge, &["validate"]);
     validate.success();
     assert!(

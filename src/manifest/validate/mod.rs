@@ -213,6 +213,12 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
             );
         }
     }
+    for (pos, message) in remote_write::warnings(m.get("prometheus"), source.root) {
+        warnings.push(format!(
+            "{}:{}:{}: {message}",
+            source.display_name, pos.line, pos.col
+        ));
+    }
     let needs_agent = discovery.etcd.is_some()
         || channels
             .iter()

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::values::{check_url, valid_label_name};
-use crate::manifest::reader::{Obj, Reader};
+use crate::manifest::reader::{scalar_text, Obj, Reader};
 use crate::manifest::spec;
-use crate::manifest::yaml::{Node, Pos};
+use crate::manifest::yaml::{Node, Pos, Value};
 use crate::model::{
     CopiedFile, PrometheusMode, QueueConfig, RemoteAuth, RemoteTls, RemoteWrite, WriteRelabel,
 };
@@ -562,6 +562,59 @@ fn read_relabel(r: &mut Reader, node: &Node) -> Option<WriteRelabel> {
         modulus,
         action,
     })
+}
+
+/// What works but deserves a second look, as (position, message): verification switched off,
+/// and secret files any user of this machine can read.
+pub(super) fn warnings(prometheus: Option<&Node>, root: &Path) -> Vec<(Pos, String)> {
+    let mut out = Vec::new();
+    let Some(list) = prometheus.and_then(|p| child(p, "remote_write")) else {
+        return out;
+    };
+    let Value::Seq(items) = &list.value else {
+        return out;
+    };
+    for item in items {
+        let name = child(item, "name")
+            .or_else(|| child(item, "url"))
+            .and_then(scalar_text)
+            .unwrap_or("a receiver");
+        let tls = child(item, "tls");
+        if let Some(node) = tls.and_then(|t| child(t, "insecure_skip_verify")) {
+            if scalar_text(node) == Some("true") {
+                out.push((node.pos, format!("remote_write `{name}`: TLS verification is off (`insecure_skip_verify: true`): anyone on the path can read and change the samples")));
+            }
+        }
+        let basic = child(item, "basic_auth");
+        let secret_files = [
+            basic.and_then(|b| child(b, "password_file")),
+            child(item, "bearer_token_file"),
+            tls.and_then(|t| child(t, "key_file")),
+        ];
+        for node in secret_files.into_iter().flatten() {
+            let Some(file) = scalar_text(node) else {
+                continue;
+            };
+            let mode = std::fs::metadata(root.join(file)).map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode()
+            });
+            if mode.is_ok_and(|m| m & 0o004 != 0) {
+                out.push((node.pos, format!("{file} holds a secret and every user of this machine can read it: `chmod 600 {file}`")));
+            }
+        }
+    }
+    out
+}
+
+fn child<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, v)| scalar_text(k) == Some(key) && v.value != Value::Null)
+            .map(|(_, v)| v),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

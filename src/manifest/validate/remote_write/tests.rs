@@ -303,3 +303,29 @@ fn agent_mode_needs_a_receiver_and_refuses_what_needs_local_queries() {
     )
     .unwrap();
 }
+
+#[test]
+fn skipped_verification_and_world_readable_secrets_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project();
+    let private = dir.path().join("secrets/token");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let public = dir.path().join("secrets/password");
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stack = load(
+        dir.path(),
+        &remote_yaml(
+            "    - {name: a, url: 'https://a/', bearer_token_file: secrets/token, tls: {insecure_skip_verify: true}}\n\
+             \x20   - {name: b, url: 'https://b/', basic_auth: {username: u, password_file: secrets/password}}\n\
+             \x20   - {name: c, url: 'https://c/', tls: {insecure_skip_verify: false}}\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        stack.warnings,
+        [
+            "monstack.yaml:4:98: remote_write `a`: TLS verification is off (`insecure_skip_verify: true`): anyone on the path can read and change the samples",
+            "monstack.yaml:5:77: secrets/password holds a secret and every user of this machine can read it: `chmod 600 secrets/password`",
+        ]
+    );
+}
