@@ -8,6 +8,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+mod remote_write;
+pub use remote_write::{
+    CopiedFile, PrometheusMode, QueueConfig, RemoteAuth, RemoteTls, RemoteWrite, WriteRelabel,
+};
+
 /// Names of the services as they appear on the stack's network and in `.monstack/`.
 pub const PROMETHEUS: &str = "prometheus";
 pub const GRAFANA: &str = "grafana";
@@ -160,6 +165,9 @@ impl Stack {
                 ChannelKind::Webhook { url, .. } | ChannelKind::Slack { url, .. } => out.push(url),
             }
         }
+        for remote in &self.prometheus.remote_write {
+            out.extend(remote.secrets());
+        }
         out
     }
 }
@@ -236,6 +244,12 @@ pub struct Prometheus {
     /// `--scrape.discovery-reload-interval` (Prometheus >= 2.45): how soon new targets are
     /// scraped. Set to 1s on the pinned image; `None` leaves Prometheus' default (5s).
     pub discovery_reload_interval: Option<Duration>,
+    /// Server (default) or agent (scrape and forward only).
+    pub mode: PrometheusMode,
+    /// Receivers every sample is sent to, in manifest order; at least one in agent mode.
+    pub remote_write: Vec<RemoteWrite>,
+    /// `--web.enable-remote-write-receiver`: accept samples others send (server mode only).
+    pub remote_write_receiver: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

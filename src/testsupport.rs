@@ -47,6 +47,8 @@ pub const KUSTOMIZE: &str = "kustomize";
 /// Debian sid's `prometheus-node-exporter` and `prometheus-blackbox-exporter`.
 pub const NODE_EXPORTER: &str = "node_exporter-1.11";
 pub const BLACKBOX_EXPORTER: &str = "blackbox_exporter-0.28";
+/// VictoriaMetrics single-node (a remote_write receiver in tests/remote_write.rs).
+pub const VICTORIA_METRICS: &str = "victoria-metrics";
 
 /// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
 pub fn binary_cache() -> PathBuf {

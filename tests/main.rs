@@ -14,4 +14,5 @@ mod hostile_input;
 mod images;
 mod import;
 mod malformed;
+mod remote_write;
 mod up;

@@ -19,6 +19,7 @@ mod grafana;
 pub mod grafana_com;
 mod prometheus;
 mod readiness;
+mod remote_storage;
 #[cfg(test)]
 mod testkit;
 
@@ -32,6 +33,7 @@ pub use alertmanager::Alertmanager;
 pub use grafana::{Grafana, GrafanaHealth};
 pub use prometheus::{summarize, Health, JobSummary, Prometheus, Sample, Target};
 pub use readiness::{is_ready, readiness_path};
+pub use remote_storage::{remote_health, without_credentials, RemoteHealth};
 
 /// The longest any single request may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

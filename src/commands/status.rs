@@ -31,6 +31,11 @@ struct Report {
     /// Containers of the project that the manifest no longer has.
     orphans: Vec<String>,
     targets: Option<Vec<JobStatus>>,
+    /// Each `remote_write` receiver's queue, from Prometheus' /metrics (when it is ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remotes: Option<Vec<clients::RemoteHealth>>,
+    /// `server` or `agent`.
+    mode: &'static str,
 }
 
 /// A job's targets by health, and what that means while Prometheus is starting.
@@ -135,11 +140,21 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
     } else {
         None
     };
+    let remotes = match (prometheus_ready, stack.prometheus.remote_write.is_empty()) {
+        (true, false) => clients::remote_health(&client, &specs[0].url()).await.ok(),
+        _ => None,
+    };
     let report = Report {
         project: stack.project.clone(),
         services,
         orphans,
         targets,
+        remotes,
+        mode: if stack.prometheus.mode.is_agent() {
+            "agent"
+        } else {
+            "server"
+        },
     };
 
     if json {
@@ -192,7 +207,42 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
             .printer
             .note("Prometheus is not ready: no target summary"),
     }
+    if stack.prometheus.mode.is_agent() {
+        ctx.printer.note("Prometheus runs in agent mode: it answers no queries and evaluates no rules or alerts (the built-in ones included); the central stack that receives its samples does");
+    }
+    if let Some(remotes) = &report.remotes {
+        print_remotes(ctx, remotes);
+    }
     Ok(())
+}
+
+/// One row per receiver: the state, what waits, what was sent, refused and retried, and how far
+/// behind the newest sample it is.
+fn print_remotes(ctx: &Context, remotes: &[clients::RemoteHealth]) {
+    ctx.printer.result("", false);
+    let count = |n: f64| format!("{n:.0}");
+    let rows: Vec<Vec<String>> = remotes
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.state().to_string(),
+                count(r.pending),
+                count(r.sent),
+                count(r.failed),
+                count(r.retried),
+                r.behind_seconds
+                    .map_or("-".to_string(), |s| format!("{s:.0}s")),
+                r.url.clone(),
+            ]
+        })
+        .collect();
+    ctx.printer.table(
+        &[
+            "REMOTE", "STATE", "PENDING", "SENT", "FAILED", "RETRIED", "BEHIND", "URL",
+        ],
+        &rows,
+    );
 }
 
 #[cfg(test)]

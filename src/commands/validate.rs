@@ -16,23 +16,39 @@ fn plural(n: usize, word: &str) -> String {
 
 /// `shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards`.
 pub fn summary(stack: &Stack) -> String {
-    let services = 2 + [
-        stack.etcd.is_some(),
-        stack.alertmanager.is_some(),
-        stack.pushgateway.is_some(),
-        stack.node_exporter.is_some(),
-        stack.blackbox.is_some(),
-    ]
-    .iter()
-    .filter(|on| **on)
-    .count();
+    // An agent stack has no Grafana.
+    let base = if stack.prometheus.mode.is_agent() {
+        1
+    } else {
+        2
+    };
+    let services = base
+        + [
+            stack.etcd.is_some(),
+            stack.alertmanager.is_some(),
+            stack.pushgateway.is_some(),
+            stack.node_exporter.is_some(),
+            stack.blackbox.is_some(),
+        ]
+        .iter()
+        .filter(|on| **on)
+        .count();
     let targets: usize = stack.jobs.iter().map(|j| j.targets.len()).sum();
     let probes = match stack.probes.len() {
         0 => String::new(),
         n => format!(", {}", plural(n, "probe")),
     };
+    let remotes = match stack.prometheus.remote_write.len() {
+        0 => String::new(),
+        n => format!(", {}", plural(n, "remote_write receiver")),
+    };
+    let mode = if stack.prometheus.mode.is_agent() {
+        " (Prometheus in agent mode: no rules, alerts or Grafana here)"
+    } else {
+        ""
+    };
     format!(
-        "{}: valid; {}, {} ({}){probes}, {}, {}, {}",
+        "{}: valid; {}, {} ({}){probes}{remotes}, {}, {}, {}{mode}",
         stack.project,
         plural(services, "service"),
         plural(stack.jobs.len(), "job"),

@@ -164,6 +164,11 @@ pub fn kubernetes(stack: &Stack, options: &Options) -> anyhow::Result<Export> {
         prefix: dns_label(&stack.project),
     };
     let mut notes = Vec::new();
+    // The cluster's Prometheus is kube-prometheus-stack's: its remote writes and mode are set
+    // in that chart's values, which this export does not write.
+    if !stack.prometheus.remote_write.is_empty() || stack.prometheus.mode.is_agent() {
+        notes.push("prometheus.remote_write and prometheus.mode are not exported: set them in kube-prometheus-stack's values (prometheus.prometheusSpec.remoteWrite, or prometheus.agentMode)".to_string());
+    }
     let mut objects = Vec::new();
     objects.extend(prometheus::scrape_configs(&cluster, &mut notes)?);
     objects.extend(prometheus::rules(&cluster)?);
@@ -293,6 +298,27 @@ fn label_value(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_write_is_not_exported_silently() {
+        let options = Options {
+            namespace: "monitoring".into(),
+            release: "kube-prometheus-stack".into(),
+            agent_image: default_agent_image(),
+            etcd_url: None,
+        };
+        let note = |stack: &Stack| {
+            kubernetes(stack, &options)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.contains("remote_write"))
+        };
+        let mut stack = crate::render::testkit::minimal();
+        assert!(!note(&stack));
+        stack.prometheus.mode = crate::model::PrometheusMode::Agent;
+        assert!(note(&stack));
+    }
 
     #[test]
     fn names_become_dns_labels_distinct_when_changed() {

@@ -5,6 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
+mod remote_write;
+pub use remote_write::{
+    BASIC_AUTH, PRESETS, QUEUE_CONFIG, RELABEL_ACTIONS, REMOTE_WRITE, TLS, WRITE_RELABEL,
+};
+
 #[derive(Debug, Clone, Copy)]
 pub enum Ty {
     Str,
@@ -125,6 +130,9 @@ pub static PROMETHEUS: Section = Section {
         opt("scrape_timeout", Ty::Duration, "Default scrape timeout, at most the interval. Default: 10s (or the interval when shorter)."),
         opt("evaluation_interval", Ty::Duration, "How often alert rules are evaluated. Default: the scrape interval."),
         opt("external_labels", Ty::StrMap, "Labels added to every series and alert leaving this Prometheus."),
+        remote_write::PROMETHEUS_FIELDS[0],
+        remote_write::PROMETHEUS_FIELDS[1],
+        remote_write::PROMETHEUS_FIELDS[2],
     ],
 };
 

@@ -79,8 +79,26 @@ fn promtool_accepts_prometheus_config_and_targets() {
     for (name, stack) in stacks() {
         let (dir, _) = render_into_tempdir(&stack);
         let config = dir.path().join(super::prometheus::CONFIG_PATH);
-        check(&promtool, &["check", "config"], &config, &name);
+        // An agent's config is checked as an agent reads it: rule_files and alerting refused.
+        let args: &[&str] = if stack.prometheus.mode.is_agent() {
+            &["check", "config", "--agent"]
+        } else {
+            &["check", "config"]
+        };
+        check(&promtool, args, &config, &name);
     }
+    let agents = stacks()
+        .iter()
+        .filter(|(_, s)| s.prometheus.mode.is_agent())
+        .count();
+    let remotes = stacks()
+        .iter()
+        .filter(|(_, s)| !s.prometheus.remote_write.is_empty())
+        .count();
+    assert!(
+        agents > 0 && remotes > 1,
+        "no agent-mode or remote_write stack checked: the check proved less than it says"
+    );
 }
 
 #[test]

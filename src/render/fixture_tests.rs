@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use crate::manifest::{self, Source};
 use crate::model::Stack;
 
-pub const FIXTURES: [&str; 4] = ["minimal", "full", "grafana-engine", "exporters"];
+pub const FIXTURES: [&str; 6] = [
+    "minimal",
+    "full",
+    "grafana-engine",
+    "exporters",
+    "remote-write",
+    "edge",
+];
 
 fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,6 +9,7 @@ pub mod alertmanager;
 pub mod blackbox;
 pub mod grafana;
 pub mod prometheus;
+pub mod remote_write;
 pub mod rules;
 pub mod write;
 

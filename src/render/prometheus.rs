@@ -26,6 +26,11 @@ const ETCD_DISCOVERED_NOTE: &str = "\
 # registrations under etcd; a target's __metrics_path__ label overrides the job's metrics_path.
 ";
 
+const AGENT_MODE_NOTE: &str = "\
+# Agent mode (prometheus.mode: agent): scrapes and sends every sample to remote_write. No rules
+# and no alerts are evaluated here, the built-in ones included: the central stack does that.
+";
+
 /// Container ports of the built-in services, as seen on the stack's network.
 const PROMETHEUS_PORT: u16 = 9090;
 const PUSHGATEWAY_PORT: u16 = 9091;
@@ -37,15 +42,20 @@ struct Config {
     global: Global,
     #[serde(skip_serializing_if = "Option::is_none")]
     alerting: Option<AlertingConfig>,
-    rule_files: Vec<String>,
+    /// None in agent mode, which evaluates no rules (and refuses the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_files: Option<Vec<String>>,
     scrape_configs: Vec<ScrapeConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    remote_write: Vec<super::remote_write::RemoteWriteConfig>,
 }
 
 #[derive(Serialize)]
 struct Global {
     scrape_interval: String,
     scrape_timeout: String,
-    evaluation_interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evaluation_interval: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     external_labels: BTreeMap<String, String>,
 }
@@ -129,12 +139,16 @@ pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
         );
     }
     let mut text = String::from(HEADER);
+    if stack.prometheus.mode.is_agent() {
+        text.push_str(AGENT_MODE_NOTE);
+    }
     if stack.discovery.etcd.is_some() {
         text.push_str(ETCD_DISCOVERED_NOTE);
     }
     text.push_str(&crate::manifest::yaml::to_string(&config(stack))?);
 
     let mut files = vec![RenderedFile::new(CONFIG_PATH, text)];
+    files.extend(super::remote_write::files(stack));
     if stack.discovery.etcd.is_some() {
         files.push(RenderedFile::new(
             crate::layout::ETCD_TARGETS_PLACEHOLDER,
@@ -172,14 +186,16 @@ fn target_file_contents(job: &ScrapeJob) -> anyhow::Result<String> {
 
 fn config(stack: &Stack) -> Config {
     let prometheus = &stack.prometheus;
+    let agent = prometheus.mode.is_agent();
     let global = Global {
         scrape_interval: prometheus.scrape_interval.to_string(),
         scrape_timeout: prometheus.scrape_timeout.to_string(),
-        evaluation_interval: prometheus.evaluation_interval.to_string(),
+        evaluation_interval: (!agent).then(|| prometheus.evaluation_interval.to_string()),
         external_labels: prometheus.external_labels.clone(),
     };
 
-    let alerting = (stack.alertmanager.is_some()
+    let alerting = (!agent
+        && stack.alertmanager.is_some()
         && stack.alerting.engine == AlertEngine::Alertmanager)
         .then(|| AlertingConfig {
             alertmanagers: vec![AlertmanagerConfig {
@@ -191,8 +207,9 @@ fn config(stack: &Stack) -> Config {
     Config {
         global,
         alerting,
-        rule_files: vec!["rules/*.yml".into()],
+        rule_files: (!agent).then(|| vec!["rules/*.yml".into()]),
         scrape_configs: scrape_configs(stack),
+        remote_write: super::remote_write::configs(stack),
     }
 }
 

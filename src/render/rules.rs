@@ -64,7 +64,8 @@ struct AlertingRule {
 }
 
 pub fn render(stack: &Stack) -> anyhow::Result<Vec<RenderedFile>> {
-    if stack.alerting.engine != AlertEngine::Alertmanager {
+    // An agent evaluates no rules (its config may not even name rule files).
+    if stack.alerting.engine != AlertEngine::Alertmanager || stack.prometheus.mode.is_agent() {
         return Ok(vec![]);
     }
     let mut files = Vec::new();

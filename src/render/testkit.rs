@@ -33,6 +33,9 @@ pub fn minimal() -> Stack {
             evaluation_interval: d("15s"),
             external_labels: BTreeMap::new(),
             discovery_reload_interval: Some(d("1s")),
+            mode: crate::model::PrometheusMode::Server,
+            remote_write: vec![],
+            remote_write_receiver: false,
         },
         grafana: Grafana {
             enabled: true,

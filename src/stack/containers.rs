@@ -244,23 +244,39 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
     let p = &stack.prometheus;
     let mut prometheus = base(model::PROMETHEUS, &p.service, 9090);
     prometheus.entrypoint = Some(vec!["/bin/prometheus".into()]);
-    prometheus.cmd = vec![
-        "--config.file=/etc/prometheus/prometheus.yml".into(),
-        "--storage.tsdb.path=/prometheus".into(),
-        format!("--storage.tsdb.retention.time={}", p.retention),
+    // Agent mode refuses the TSDB's flags and keeps only a WAL until the samples are sent.
+    let storage = if p.mode.is_agent() {
+        vec![
+            "--agent".into(),
+            "--storage.agent.path=/prometheus/agent".into(),
+        ]
+    } else {
+        vec![
+            "--storage.tsdb.path=/prometheus".into(),
+            format!("--storage.tsdb.retention.time={}", p.retention),
+        ]
+    };
+    prometheus.cmd = vec!["--config.file=/etc/prometheus/prometheus.yml".into()];
+    prometheus.cmd.extend(storage);
+    prometheus.cmd.extend([
         "--web.enable-lifecycle".into(),
         "--web.listen-address=:9090".into(),
         format!(
             "--web.external-url={}/",
             host_url(p.service.bind, p.service.port)
         ),
-    ];
+    ]);
+    if p.remote_write_receiver {
+        prometheus
+            .cmd
+            .push("--web.enable-remote-write-receiver".into());
+    }
     if let Some(interval) = p.discovery_reload_interval {
         prometheus
             .cmd
             .push(format!("--scrape.discovery-reload-interval={interval}"));
     }
-    if let Some(size) = &p.retention_size {
+    if let (Some(size), false) = (&p.retention_size, p.mode.is_agent()) {
         prometheus
             .cmd
             .push(format!("--storage.tsdb.retention.size={size}"));
@@ -269,6 +285,10 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         bind("prometheus", "/etc/prometheus"),
         volume(model::PROMETHEUS, "/prometheus"),
     ];
+    // Passwords, tokens and TLS keys of `remote_write`: secret files, readable by that group.
+    if crate::render::remote_write::reads_secrets(stack) {
+        prometheus.group_add = vec![host.secret_gid.to_string()];
+    }
     prometheus.reload = Reload::Prometheus;
     // Target files are picked up by file_sd without a reload: not part of the config hash.
     prometheus.config_files = files_under("prometheus/", Some("prometheus/targets/"));
@@ -952,5 +972,61 @@ mod tests {
         assert!(cmd_for("prom/alertmanager:v0.33.1").contains(&flag));
         assert!(!cmd_for("prom/alertmanager:v0.25.0").contains(&flag));
         assert!(!cmd_for("prom/alertmanager:latest").contains(&flag));
+    }
+
+    #[test]
+    fn an_agent_runs_prometheus_with_agent_storage_and_a_reader_of_secrets_gets_the_group() {
+        let mut stack = crate::render::testkit::minimal();
+        stack.prometheus.mode = model::PrometheusMode::Agent;
+        stack.prometheus.retention_size = Some("1GB".into());
+        stack.grafana.enabled = false;
+        stack.prometheus.remote_write = vec![model::RemoteWrite {
+            name: "central".into(),
+            url: "https://central.example.com/api/v1/write".into(),
+            headers: BTreeMap::new(),
+            auth: Some(model::RemoteAuth::Bearer {
+                token: model::CopiedFile {
+                    source: "token".into(),
+                    contents: b"t0ken".to_vec(),
+                },
+            }),
+            tls: None,
+            remote_timeout: None,
+            queue: model::QueueConfig::default(),
+            relabel: vec![],
+        }];
+        let all = specs(&stack);
+        assert_eq!(
+            all.iter().map(|s| s.service).collect::<Vec<_>>(),
+            ["prometheus"],
+            "an agent stack runs no Grafana"
+        );
+        let prometheus = find(&all, "prometheus");
+        assert!(prometheus.cmd.contains(&"--agent".to_string()));
+        assert!(prometheus
+            .cmd
+            .contains(&"--storage.agent.path=/prometheus/agent".to_string()));
+        assert!(
+            prometheus
+                .cmd
+                .iter()
+                .all(|a| !a.starts_with("--storage.tsdb")),
+            "Prometheus refuses TSDB flags in agent mode: {:?}",
+            prometheus.cmd
+        );
+        assert_eq!(prometheus.group_add, ["1000"], "it reads the token file");
+        // The token is in the config hash (a rotation reloads), not in the spec.
+        assert!(prometheus
+            .config_files
+            .contains(&"prometheus/remote_write/1-central/token".to_string()));
+        // A server that accepts remote writes says so on its command line.
+        let mut server = crate::render::testkit::minimal();
+        server.prometheus.remote_write_receiver = true;
+        let all = specs(&server);
+        let prometheus = find(&all, "prometheus");
+        assert!(prometheus
+            .cmd
+            .contains(&"--web.enable-remote-write-receiver".to_string()));
+        assert!(prometheus.group_add.is_empty());
     }
 }

@@ -107,6 +107,12 @@ impl fmt::Display for PromqlError {
 
 impl std::error::Error for PromqlError {}
 
+/// Checks a regular expression as Prometheus (Go's RE2 syntax) reads it, for relabel rules:
+/// `Err` carries Go's complaint.
+pub fn check_regex(re: &str) -> Result<(), String> {
+    regex::translate(re).map(|_| ())
+}
+
 /// Checks one PromQL expression (a rule's `expr`) the way Prometheus 3.5 does when it loads
 /// rules: `Ok(())` exactly when `promtool check rules` (3.5, default features) accepts it, but
 /// for the few differences the module documentation lists.

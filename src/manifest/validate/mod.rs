@@ -3,11 +3,13 @@
 //! sections need Grafana, the agent's port counts only when something needs the agent). Each
 //! section has its own file.
 
+mod agent_mode;
 mod alerts;
 mod channels;
 mod dashboards;
 mod datasources;
 mod probes;
+mod remote_write;
 mod services;
 mod targets;
 mod values;
@@ -72,7 +74,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
     };
 
     let mut ports = PortTable::default();
-    let prometheus = read_prometheus(r, m.get("prometheus"), bind, &mut ports);
+    let prometheus = read_prometheus(r, m.get("prometheus"), bind, &mut ports, source.root);
     let grafana = read_grafana(r, m.get("grafana"), bind, &mut ports);
     let etcd = read_optional_service(
         r,
@@ -178,8 +180,19 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         let pos = m.key_pos("channels").unwrap_or(m.pos());
         r.error(pos, "channels need Alertmanager to deliver alerts, and the `alertmanager` service is not enabled", Some("add `alertmanager: {}`, or set `alerting: {engine: grafana}` to let Grafana deliver them".into()));
     }
+    // The edge profile: no Grafana, no rules; what asks for them is an error.
+    let agent_mode = prometheus.as_ref().is_some_and(|p| p.mode.is_agent());
+    let mut grafana = grafana;
+    let mut alerting = alerting;
+    if let (true, Some(p)) = (agent_mode, &prometheus) {
+        agent_mode::check(r, &m, m.get("prometheus"), p);
+        if let Some(g) = grafana.as_mut() {
+            g.enabled = false;
+        }
+        alerting.builtin = false;
+    }
     let mut warnings = Vec::new();
-    if grafana.as_ref().is_some_and(|g| !g.enabled) {
+    if !agent_mode && grafana.as_ref().is_some_and(|g| !g.enabled) {
         // Dashboards and datasources are still rendered (for another Grafana, or for later):
         // a warning. Grafana-engine alerting would deliver nothing: an error.
         for key in ["dashboards", "datasources"] {
@@ -199,6 +212,12 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
                 Some("remove this section, or enable Grafana".into()),
             );
         }
+    }
+    for (pos, message) in remote_write::warnings(m.get("prometheus"), source.root) {
+        warnings.push(format!(
+            "{}:{}:{}: {message}",
+            source.display_name, pos.line, pos.col
+        ));
     }
     let needs_agent = discovery.etcd.is_some()
         || channels

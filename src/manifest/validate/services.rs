@@ -119,6 +119,7 @@ pub(super) fn read_prometheus(
     node: Option<&Node>,
     bind: IpAddr,
     ports: &mut PortTable,
+    root: &std::path::Path,
 ) -> Option<Prometheus> {
     let obj = match node {
         Some(node) => Some(r.object(node, &spec::PROMETHEUS)?),
@@ -183,6 +184,7 @@ pub(super) fn read_prometheus(
         .and_then(|o| o.get("external_labels"))
         .map(|n| read_labels(r, n, "external_labels"))
         .unwrap_or_default();
+    let remote = super::remote_write::read_remote_settings(r, obj.as_ref(), root);
     Some(Prometheus {
         service,
         retention,
@@ -192,6 +194,9 @@ pub(super) fn read_prometheus(
         evaluation_interval,
         external_labels,
         discovery_reload_interval,
+        mode: remote.mode,
+        remote_write: remote.remote_write,
+        remote_write_receiver: remote.receiver,
     })
 }
 

@@ -44,6 +44,7 @@ pub struct Listing {
 
 /// The rules and alerts of a running stack.
 pub async fn list(stack: &Stack) -> Result<Listing> {
+    super::refuse_agent_mode(stack)?;
     let client = clients::http_client()?;
     let prom = &stack.prometheus.service;
     let prom_url = crate::model::host_url(prom.bind, prom.port);

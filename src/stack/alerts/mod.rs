@@ -17,6 +17,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// `alert list` and `alert test` on an agent: there is nothing to list or send here.
+pub(super) fn refuse_agent_mode(stack: &crate::model::Stack) -> Result<(), crate::error::Error> {
+    if !stack.prometheus.mode.is_agent() {
+        return Ok(());
+    }
+    Err(crate::error::Error::usage(
+        "Prometheus runs in agent mode (`prometheus.mode: agent`): it evaluates no rules, the built-in alerts included, and sends no alerts",
+        Some("the central stack that receives this host's samples evaluates and delivers them; run `monstack alert` there".to_string()),
+    ))
+}
+
 pub(super) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
     let response = client
         .get(url)

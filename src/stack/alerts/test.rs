@@ -63,6 +63,7 @@ pub async fn test(
     names: &[String],
     printer: &Printer,
 ) -> Result<Vec<ChannelResult>> {
+    super::refuse_agent_mode(stack)?;
     let Some(am) = &stack.alertmanager else {
         return Err(Error::usage(
             "`alert test` sends through Alertmanager, which this stack does not run",
