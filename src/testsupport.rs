@@ -9,14 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago. The listener is dropped before returning,
-/// so another process could take it in between; good enough for tests.
+/// A TCP port on 127.0.0.1 that was free a moment ago, and never one this process handed out
+/// before (the kernel can give the same free port to two calls in a row, and a test that asked
+/// for two ports then got one). The listener is dropped before returning, so another process
+/// could take it in between; good enough for tests.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 to pick a port");
-    listener
-        .local_addr()
-        .expect("reading the bound address")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("binding 127.0.0.1:0 to pick a port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The one place that decides what a test does when something it needs is missing: print

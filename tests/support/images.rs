@@ -378,13 +378,7 @@ fn missing_prerequisite() -> Option<String> {
     }
 }
 
-/// A port nothing listens on right now (the kernel picks it; free again once we return).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("binding 127.0.0.1:0")
-        .port()
-}
+pub use crate::support::testsupport::free_port;
 
 /// A project name no other test (of this or another process) uses: `<prefix>-<pid>-<n>-<hex>`,
 /// made of `[a-z0-9-]`, at most 40 characters.
