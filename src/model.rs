@@ -37,6 +37,8 @@ pub const JOB_ETCD: &str = "etcd";
 pub const JOB_ALERTMANAGER: &str = "alertmanager";
 pub const JOB_AGENT: &str = "monstack-agent";
 pub const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
+/// The scrape pool of the services found in Consul (`discovery.consul`).
+pub const JOB_CONSUL_DISCOVERED: &str = "consul-discovered";
 pub const JOB_NODE: &str = "node";
 /// The blackbox exporter's own metrics.
 pub const JOB_BLACKBOX: &str = "blackbox";
@@ -52,6 +54,7 @@ pub const RESERVED_JOB_NAMES: &[&str] = &[
     JOB_ALERTMANAGER,
     JOB_AGENT,
     JOB_ETCD_DISCOVERED,
+    JOB_CONSUL_DISCOVERED,
     JOB_NODE,
     JOB_BLACKBOX,
     JOB_PROBES,
@@ -150,6 +153,9 @@ impl Stack {
                 .iter()
                 .filter_map(|d| d.password.as_deref()),
         );
+        if let Some(consul) = &self.discovery.consul {
+            out.extend(consul.token.as_deref());
+        }
         for channel in &self.channels {
             match &channel.kind {
                 ChannelKind::Email { .. } => {}
@@ -295,6 +301,28 @@ impl Scheme {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Discovery {
     pub etcd: Option<EtcdDiscovery>,
+    /// `discovery.consul`: Prometheus asks a Consul agent's catalog itself (`consul_sd_configs`).
+    pub consul: Option<ConsulDiscovery>,
+}
+
+/// Services registered in Consul, scraped through Prometheus' own Consul discovery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsulDiscovery {
+    /// `host:port` of the Consul agent as Prometheus reaches it: a loopback address of the
+    /// manifest is already `host.docker.internal` here (unless `rewrite_loopback: false`).
+    pub server: String,
+    pub scheme: Scheme,
+    /// Only these services; empty = every service but Consul's own `consul`.
+    pub services: Vec<String>,
+    /// Only instances carrying all of these tags.
+    pub tags: Vec<String>,
+    /// `None`: the agent's own datacenter (Prometheus asks `/v1/agent/self`).
+    pub datacenter: Option<String>,
+    /// The ACL token, from `token` or `token_file`; rendered into a file of its own (0640),
+    /// never into prometheus.yml.
+    pub token: Option<String>,
+    /// Instances registered at a loopback address are scraped at `host.docker.internal`.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

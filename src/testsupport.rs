@@ -47,6 +47,11 @@ pub const KUSTOMIZE: &str = "kustomize";
 /// Debian sid's `prometheus-node-exporter` and `prometheus-blackbox-exporter`.
 pub const NODE_EXPORTER: &str = "node_exporter-1.11";
 pub const BLACKBOX_EXPORTER: &str = "blackbox_exporter-0.28";
+/// Debian sid's VictoriaMetrics: its scraper reads Prometheus' `scrape_configs` and, unlike
+/// Debian's Prometheus builds, has Consul service discovery.
+pub const VICTORIA_METRICS: &str = "victoria-metrics";
+/// Debian sid's InfluxDB 1.x server (no `influx` CLI in the package).
+pub const INFLUXD: &str = "influxd-1";
 
 /// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
 pub fn binary_cache() -> PathBuf {

@@ -5,6 +5,7 @@ mod support;
 mod alerts;
 mod architecture;
 mod cli;
+mod consul;
 mod dashboards;
 mod discovery;
 mod export;

@@ -164,6 +164,10 @@ pub fn kubernetes(stack: &Stack, options: &Options) -> anyhow::Result<Export> {
         prefix: dns_label(&stack.project),
     };
     let mut notes = Vec::new();
+    if stack.discovery.consul.is_some() {
+        // Its server (often the host's agent) and token mean nothing inside a cluster as they are.
+        notes.push("discovery.consul is not exported: give the cluster's Prometheus a ScrapeConfig with consulSDConfigs for the cluster's Consul".into());
+    }
     let mut objects = Vec::new();
     objects.extend(prometheus::scrape_configs(&cluster, &mut notes)?);
     objects.extend(prometheus::rules(&cluster)?);

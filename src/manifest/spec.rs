@@ -232,11 +232,32 @@ pub static ETCD_DISCOVERY: Section = Section {
 pub static DISCOVERY: Section = Section {
     what: "`discovery`",
     doc: "Automatic discovery of scrape targets.",
-    fields: &[opt(
-        "etcd",
-        Ty::Obj(&ETCD_DISCOVERY),
-        "etcd service discovery (needs the `etcd` service).",
-    )],
+    fields: &[
+        opt(
+            "etcd",
+            Ty::Obj(&ETCD_DISCOVERY),
+            "etcd service discovery (needs the `etcd` service).",
+        ),
+        opt(
+            "consul",
+            Ty::Obj(&CONSUL_DISCOVERY),
+            "Consul service discovery: Prometheus asks a Consul agent's catalog.",
+        ),
+    ],
+};
+
+pub static CONSUL_DISCOVERY: Section = Section {
+    what: "`discovery.consul`",
+    doc: "Scrape the services registered in Consul, through Prometheus' consul_sd_configs (job label: the service's name).",
+    fields: &[
+        opt("server", Ty::Str, "The Consul agent's HTTP API as `host:port`, or `http(s)://host:port`. From the stack's containers a service on this machine is host.docker.internal; localhost is rewritten to it (see rewrite_loopback). The agent must listen where containers reach it (Consul's default client_addr 127.0.0.1 is not). Default: localhost:8500."),
+        opt("services", Ty::StrList, "Only these services. Default: every service except Consul's own `consul`."),
+        opt("tags", Ty::StrList, "Only instances that carry all of these tags."),
+        opt("datacenter", Ty::Str, "Datacenter to ask. Default: the agent's own."),
+        opt("token", Ty::Str, "ACL token; use ${CONSUL_TOKEN} rather than writing it here. It is rendered into a file of its own (0640), never into prometheus.yml."),
+        opt("token_file", Ty::Str, "File holding the ACL token, relative to the manifest (instead of `token`)."),
+        opt("rewrite_loopback", Ty::Bool, "Scrape instances registered at localhost, 127.0.0.0/8 or ::1 at host.docker.internal, and reach a loopback `server` there too (Prometheus' own loopback is its container's). Default: true."),
+    ],
 };
 
 pub static EMAIL: Section = Section {

@@ -38,7 +38,15 @@ struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     alerting: Option<AlertingConfig>,
     rule_files: Vec<String>,
-    scrape_configs: Vec<ScrapeConfig>,
+    scrape_configs: Vec<Job>,
+}
+
+/// A job of `scrape_configs`: the common shape, or one with a discovery of its own.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Job {
+    Plain(ScrapeConfig),
+    Consul(super::consul::ScrapeConfig),
 }
 
 #[derive(Serialize)]
@@ -192,7 +200,11 @@ fn config(stack: &Stack) -> Config {
         global,
         alerting,
         rule_files: vec!["rules/*.yml".into()],
-        scrape_configs: scrape_configs(stack),
+        scrape_configs: scrape_configs(stack)
+            .into_iter()
+            .map(Job::Plain)
+            .chain(stack.discovery.consul.as_ref().map(|c| Job::Consul(super::consul::scrape_config(c))))
+            .collect(),
     }
 }
 
@@ -593,6 +605,7 @@ mod tests {
     fn every_builtin_job_name_is_reserved() {
         let mut stack = testkit::exporters();
         stack.jobs.clear();
+        stack.discovery.consul = Some(testkit::consul());
         let config = config_of(&stack);
         let mut names = job_names(&config);
         names.sort_unstable();

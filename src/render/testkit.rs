@@ -222,3 +222,16 @@ pub fn exporters() -> Stack {
     ];
     stack
 }
+
+/// Consul discovery of every service through the host's agent, without a token.
+pub fn consul() -> ConsulDiscovery {
+    ConsulDiscovery {
+        server: "host.docker.internal:8500".into(),
+        scheme: Scheme::Http,
+        services: vec![],
+        tags: vec![],
+        datacenter: None,
+        token: None,
+        rewrite_loopback: true,
+    }
+}

@@ -270,6 +270,10 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         volume(model::PROMETHEUS, "/prometheus"),
     ];
     prometheus.reload = Reload::Prometheus;
+    // The Consul token file (0640) is read by the image's user through the secret group.
+    if tree.get(crate::render::consul::TOKEN_PATH).is_some() {
+        prometheus.group_add = vec![host.secret_gid.to_string()];
+    }
     // Target files are picked up by file_sd without a reload: not part of the config hash.
     prometheus.config_files = files_under("prometheus/", Some("prometheus/targets/"));
     specs.push(prometheus);

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod channels;
+mod consul;
 mod dashboards;
 mod datasources;
 mod probes;
@@ -156,10 +157,13 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
             Some("add `blackbox_exporter: {}`".into()),
         );
     }
-    let discovery = m
+    let mut discovery = m
         .get("discovery")
         .map(|n| read_discovery(r, n, etcd.is_some()))
         .unwrap_or_default();
+    discovery.consul = m
+        .get("discovery")
+        .and_then(|n| consul::read_consul(r, n, source.root));
     let smtp = m.get("smtp").and_then(|n| read_smtp(r, n));
     let channels = m
         .get("channels")
