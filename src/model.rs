@@ -20,6 +20,11 @@ pub const NODE_EXPORTER: &str = "node-exporter";
 /// The blackbox exporter, which runs the `probes:`: `blackbox:9115` on the network.
 pub const BLACKBOX: &str = "blackbox";
 pub const BLACKBOX_PORT: u16 = 9115;
+/// InfluxDB 1.x (`influxdb:`): `influxdb:8086` on the network.
+pub const INFLUXDB: &str = "influxdb";
+pub const INFLUXDB_PORT: u16 = 8086;
+/// Uid of the provisioned InfluxDB datasource (when InfluxDB runs).
+pub const INFLUXDB_DATASOURCE_UID: &str = "influxdb";
 /// The monstack agent (etcd discovery bridge, DingTalk relay): `agent:8060` on the network.
 pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 8060;
@@ -115,6 +120,8 @@ pub struct Stack {
     pub node_exporter: Option<Service>,
     /// The blackbox exporter (`blackbox_exporter:`), which runs the probes.
     pub blackbox: Option<Service>,
+    /// InfluxDB 1.x (`influxdb:`), with its database, user and Grafana datasource.
+    pub influxdb: Option<Influxdb>,
     /// `probes:`, in manifest order; they need the blackbox exporter.
     pub probes: Vec<Probe>,
     /// The monstack agent (etcd discovery bridge, DingTalk relay): present when the stack needs
@@ -153,6 +160,9 @@ impl Stack {
                 .iter()
                 .filter_map(|d| d.password.as_deref()),
         );
+        if let Some(influxdb) = &self.influxdb {
+            out.extend(influxdb.password.as_deref());
+        }
         if let Some(consul) = &self.discovery.consul {
             out.extend(consul.token.as_deref());
         }
@@ -178,6 +188,19 @@ pub struct Service {
     pub bind: IpAddr,
     /// Host port; the container port is fixed per service.
     pub port: u16,
+}
+
+/// InfluxDB 1.x with authentication on: monstack creates `database` and the admin `user` on
+/// its first start, and provisions Grafana's datasource with the same login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Influxdb {
+    pub service: Service,
+    pub database: String,
+    pub user: String,
+    /// The manifest's, else the one generated on the first `render`/`up` and kept in
+    /// `.monstack/secrets/influxdb-password` (filled in by the project layer); `None` only
+    /// before that.
+    pub password: Option<String>,
 }
 
 /// Where Prometheus scrapes node_exporter, which listens in the host's network namespace: a

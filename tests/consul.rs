@@ -79,7 +79,10 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 /// Consul's `wait` parameter: `120000ms`, `30s`, `2m`.
 fn wait_of(text: &str) -> Duration {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number.parse().unwrap_or(300_000);
     match unit {
         "ms" => Duration::from_millis(n),
@@ -113,11 +116,11 @@ async fn begin(
 ) -> Result<(Access, u64, bool), Response> {
     let params = params(query);
     let token = token_of(headers);
-    state
-        .lock()
-        .unwrap()
-        .seen
-        .push((path.to_string(), query.clone().unwrap_or_default(), token.clone()));
+    state.lock().unwrap().seen.push((
+        path.to_string(),
+        query.clone().unwrap_or_default(),
+        token.clone(),
+    ));
     let access = match token.as_deref() {
         Some(TOKEN) => Access::Granted,
         Some(_) => return Err((StatusCode::FORBIDDEN, "ACL not found").into_response()),
@@ -150,7 +153,10 @@ fn answer(index: u64, stale: bool, access: &Access, body: Value) -> Response {
     headers.insert("x-consul-lastcontact", "0".parse().unwrap());
     headers.insert("x-consul-default-acl-policy", "deny".parse().unwrap());
     let consistency = if stale { "stale" } else { "leader" };
-    headers.insert("x-consul-effective-consistency", consistency.parse().unwrap());
+    headers.insert(
+        "x-consul-effective-consistency",
+        consistency.parse().unwrap(),
+    );
     if matches!(access, Access::Anonymous) {
         headers.insert("x-consul-results-filtered-by-acls", "true".parse().unwrap());
     }
@@ -293,7 +299,11 @@ fn client() -> reqwest::Client {
 }
 
 async fn targets(prometheus: &str) -> Vec<Value> {
-    let Ok(response) = client().get(format!("{prometheus}/api/v1/targets")).send().await else {
+    let Ok(response) = client()
+        .get(format!("{prometheus}/api/v1/targets"))
+        .send()
+        .await
+    else {
         return vec![];
     };
     let body: Value = response.json().await.unwrap_or_default();
@@ -348,7 +358,13 @@ fn catalog(port: u16) -> Consul {
 /// Waits until the scraper at `url` lists exactly the two tagged instances, with monstack's
 /// labels, both scraped, and their samples carry the service's name as `job`; then checks what
 /// the scraper asked Consul.
-async fn lists_and_scrapes(what: &str, guard: &mut ChildGuard, url: &str, state: &Shared, port: u16) {
+async fn lists_and_scrapes(
+    what: &str,
+    guard: &mut ChildGuard,
+    url: &str,
+    state: &Shared,
+    port: u16,
+) {
     let address = format!("127.0.0.1:{port}");
     guard
         .wait_until(
@@ -375,34 +391,45 @@ async fn lists_and_scrapes(what: &str, guard: &mut ChildGuard, url: &str, state:
         )
         .await;
     guard
-        .wait_until(&format!("{what} has the samples under each service's job"), DEADLINE, || async {
-            let Ok(response) = client()
-                .get(format!("{url}/api/v1/query"))
-                .query(&[("query", "orders_total")])
-                .send()
-                .await
-            else {
-                return false;
-            };
-            let body: Value = response.json().await.unwrap_or_default();
-            let mut jobs: Vec<&str> = body["data"]["result"]
-                .as_array()
-                .map(|r| r.iter().filter_map(|s| s["metric"]["job"].as_str()).collect())
-                .unwrap_or_default();
-            jobs.sort_unstable();
-            jobs == ["orders", "payments"]
-        })
+        .wait_until(
+            &format!("{what} has the samples under each service's job"),
+            DEADLINE,
+            || async {
+                let Ok(response) = client()
+                    .get(format!("{url}/api/v1/query"))
+                    .query(&[("query", "orders_total")])
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                let body: Value = response.json().await.unwrap_or_default();
+                let mut jobs: Vec<&str> = body["data"]["result"]
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|s| s["metric"]["job"].as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                jobs.sort_unstable();
+                jobs == ["orders", "payments"]
+            },
+        )
         .await;
 
     // Every request carried the token; the datacenter was asked for; only the tagged services'
     // health was read, each with the tag.
     let seen = state.lock().unwrap().seen.clone();
     assert!(
-        seen.iter().all(|(_, _, token)| token.as_deref() == Some(TOKEN)),
+        seen.iter()
+            .all(|(_, _, token)| token.as_deref() == Some(TOKEN)),
         "{what}: {seen:?}"
     );
-    let reads: Vec<&(String, String, Option<String>)> =
-        seen.iter().filter(|(path, _, _)| path != "/v1/agent/self").collect();
+    let reads: Vec<&(String, String, Option<String>)> = seen
+        .iter()
+        .filter(|(path, _, _)| path != "/v1/agent/self")
+        .collect();
     assert!(
         reads
             .iter()
@@ -410,7 +437,9 @@ async fn lists_and_scrapes(what: &str, guard: &mut ChildGuard, url: &str, state:
         "{what}: {seen:?}"
     );
     assert!(
-        reads.iter().any(|(path, _, _)| path == "/v1/catalog/services"),
+        reads
+            .iter()
+            .any(|(path, _, _)| path == "/v1/catalog/services"),
         "{what}: {seen:?}"
     );
     let health: Vec<&&(String, String, Option<String>)> = reads
@@ -459,7 +488,10 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "the token file's mode");
-    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), format!("{TOKEN}\n"));
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        format!("{TOKEN}\n")
+    );
 
     let temp = tempfile::tempdir().unwrap();
     if has_consul_sd(&prometheus) {
@@ -481,7 +513,10 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
         let mut prom = ChildGuard::spawn(
             Command::new(&prometheus)
                 .arg(format!("--config.file={}", config_path.display()))
-                .arg(format!("--storage.tsdb.path={}", temp.path().join("tsdb").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    temp.path().join("tsdb").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
                 .arg("--scrape.discovery-reload-interval=1s"),
             &temp.path().join("prometheus.log"),
@@ -528,21 +563,29 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
     .unwrap();
     let dry = Command::new(&victoria)
         .arg(format!("-promscrape.config={}", vm_config.display()))
-        .args(["-promscrape.config.strictParse", "-promscrape.config.dryRun"])
+        .args([
+            "-promscrape.config.strictParse",
+            "-promscrape.config.dryRun",
+        ])
         .output()
         .unwrap();
-    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
     let consul_port = free_port();
     let state: Shared = Arc::new(Mutex::new(catalog(consul_port)));
     // The same job, now against this port.
     std::fs::write(
         &vm_config,
-        std::fs::read_to_string(&vm_config)
-            .unwrap()
-            .replace(
-                &job["consul_sd_configs"][0]["server"].as_str().unwrap().to_string(),
-                &format!("localhost:{consul_port}"),
-            ),
+        std::fs::read_to_string(&vm_config).unwrap().replace(
+            &job["consul_sd_configs"][0]["server"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            &format!("localhost:{consul_port}"),
+        ),
     )
     .unwrap();
     let _server = serve(state.clone(), consul_port).await;
@@ -551,7 +594,10 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
     let mut vm = ChildGuard::spawn(
         Command::new(&victoria)
             .arg(format!("-promscrape.config={}", vm_config.display()))
-            .arg(format!("-storageDataPath={}", temp.path().join("vm").display()))
+            .arg(format!(
+                "-storageDataPath={}",
+                temp.path().join("vm").display()
+            ))
             .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
             .arg("-search.latencyOffset=0s"),
         &temp.path().join("victoria-metrics.log"),

@@ -14,5 +14,6 @@ mod hostile;
 mod hostile_input;
 mod images;
 mod import;
+mod influxdb;
 mod malformed;
 mod up;

@@ -181,6 +181,21 @@ pub static BLACKBOX_EXPORTER: Section = Section {
     fields: &BLACKBOX_SERVICE,
 };
 
+const INFLUXDB_SERVICE: [Field; 3] =
+    service_fields!("influxdb:1.11.8 (official image, 1.x)", "8086");
+pub static INFLUXDB: Section = Section {
+    what: "`influxdb`",
+    doc: "InfluxDB 1.x with authentication on, its database and admin user created on first start, and a Grafana datasource `InfluxDB` (uid influxdb). Present = enabled.",
+    fields: &[
+        INFLUXDB_SERVICE[0],
+        INFLUXDB_SERVICE[1],
+        INFLUXDB_SERVICE[2],
+        opt("database", Ty::Str, "Database created on first start. Default: the project name."),
+        opt("user", Ty::Str, "Admin user created on first start; Grafana logs in as it. Default: monstack."),
+        opt("password", Ty::Str, "That user's password; use ${INFLUXDB_PASSWORD} rather than writing it here. Empty or absent: 24 random characters generated on the first render or up, kept in .monstack/secrets/influxdb-password."),
+    ],
+};
+
 pub static PROBE: Section = Section {
     what: "a probe",
     doc: "An endpoint checked from the outside by the blackbox exporter: exactly one of http, tcp, icmp.",
@@ -474,6 +489,7 @@ pub static MANIFEST: Section = Section {
         opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
         opt("node_exporter", Ty::Toggle(&NODE_EXPORTER), "node_exporter (host metrics, job `node`); present = enabled."),
         opt("blackbox_exporter", Ty::Toggle(&BLACKBOX_EXPORTER), "Blackbox exporter (runs the probes); present = enabled."),
+        opt("influxdb", Ty::Toggle(&INFLUXDB), "InfluxDB 1.x with a Grafana datasource; present = enabled."),
         opt("agent", Ty::Obj(&AGENT), "Where the monstack agent is published (it runs when discovery or a DingTalk channel needs it)."),
         opt("targets", Ty::List(&JOB), "Scrape jobs."),
         opt("probes", Ty::List(&PROBE), "Endpoints checked from the outside (http, tcp, icmp) by the blackbox exporter."),

@@ -120,7 +120,11 @@ pub(super) fn scrape_config(consul: &ConsulDiscovery) -> ScrapeConfig {
 
 /// The token file, when there is a token.
 pub fn render(stack: &Stack) -> Vec<RenderedFile> {
-    let token = stack.discovery.consul.as_ref().and_then(|c| c.token.as_ref());
+    let token = stack
+        .discovery
+        .consul
+        .as_ref()
+        .and_then(|c| c.token.as_ref());
     token
         .map(|token| RenderedFile::secret(TOKEN_PATH, format!("{token}\n")))
         .into_iter()

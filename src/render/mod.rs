@@ -9,6 +9,7 @@ pub mod alertmanager;
 pub mod blackbox;
 pub mod consul;
 pub mod grafana;
+pub mod influxdb;
 pub mod prometheus;
 pub mod rules;
 pub mod write;
@@ -82,6 +83,7 @@ pub fn render(stack: &Stack) -> anyhow::Result<Tree> {
     files.extend(agent::render(stack)?);
     files.extend(blackbox::render(stack)?);
     files.extend(consul::render(stack));
+    files.extend(influxdb::render(stack));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
         anyhow::bail!(

@@ -203,7 +203,13 @@ fn config(stack: &Stack) -> Config {
         scrape_configs: scrape_configs(stack)
             .into_iter()
             .map(Job::Plain)
-            .chain(stack.discovery.consul.as_ref().map(|c| Job::Consul(super::consul::scrape_config(c))))
+            .chain(
+                stack
+                    .discovery
+                    .consul
+                    .as_ref()
+                    .map(|c| Job::Consul(super::consul::scrape_config(c))),
+            )
             .collect(),
     }
 }

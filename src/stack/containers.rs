@@ -29,7 +29,7 @@ pub const LABEL_VERSION: &str = "io.monstack.version";
 pub const LABEL_DIR: &str = "io.monstack.dir";
 
 /// Services in the order they are listed, planned and shown.
-pub const SERVICES: [&str; 8] = [
+pub const SERVICES: [&str; 9] = [
     model::PROMETHEUS,
     model::GRAFANA,
     model::ETCD,
@@ -37,6 +37,7 @@ pub const SERVICES: [&str; 8] = [
     model::PUSHGATEWAY,
     model::NODE_EXPORTER,
     model::BLACKBOX,
+    model::INFLUXDB,
     model::AGENT,
 ];
 
@@ -425,6 +426,22 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         // Read at start: a change of modules recreates it (it starts in milliseconds).
         blackbox.config_files = vec![CONFIG_PATH.to_string()];
         specs.push(blackbox);
+    }
+
+    if let Some(influxdb) = &stack.influxdb {
+        use crate::render::influxdb::{CONFIG_DIR, CONFIG_MOUNT, CONFIG_PATH, DATA_MOUNT};
+        let mut influx = base(model::INFLUXDB, &influxdb.service, model::INFLUXDB_PORT);
+        // influxd itself, not the official image's entrypoint script: its first-start setup
+        // (INFLUXDB_DB, INFLUXDB_ADMIN_*) is monstack's job, through the API, on any image.
+        influx.entrypoint = Some(vec!["/usr/bin/influxd".into()]);
+        influx.cmd = vec!["-config".into(), format!("{CONFIG_MOUNT}/influxdb.conf")];
+        influx.mounts = vec![
+            bind(CONFIG_DIR, CONFIG_MOUNT),
+            volume(model::INFLUXDB, DATA_MOUNT),
+        ];
+        // Read at start only.
+        influx.config_files = vec![CONFIG_PATH.to_string()];
+        specs.push(influx);
     }
 
     if let (Some(svc), Some(image)) = (&stack.agent, host.agent_image) {

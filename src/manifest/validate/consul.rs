@@ -16,7 +16,11 @@ const MAX_TOKEN_BYTES: u64 = 4096;
 
 /// Reads `consul` under the `discovery` mapping, when it is there (the `discovery` section's
 /// own keys are checked by `read_discovery`).
-pub(super) fn read_consul(r: &mut Reader, discovery: &Node, root: &Path) -> Option<ConsulDiscovery> {
+pub(super) fn read_consul(
+    r: &mut Reader,
+    discovery: &Node,
+    root: &Path,
+) -> Option<ConsulDiscovery> {
     let Value::Map(entries) = &discovery.value else {
         return None;
     };
@@ -252,10 +256,19 @@ mod tests {
 
     #[test]
     fn a_loopback_server_is_reached_through_the_host_unless_told_otherwise() {
-        for server in ["localhost:8500", "127.0.0.1:8500", "'[::1]:8500'", "http://localhost:8500"] {
+        for server in [
+            "localhost:8500",
+            "127.0.0.1:8500",
+            "'[::1]:8500'",
+            "http://localhost:8500",
+        ] {
             let (consul, problems) = read(&format!("consul: {{server: {server}}}"), Path::new("."));
             assert_eq!(problems, [], "{server}");
-            assert_eq!(consul.unwrap().server, "host.docker.internal:8500", "{server}");
+            assert_eq!(
+                consul.unwrap().server,
+                "host.docker.internal:8500",
+                "{server}"
+            );
         }
         let (consul, _) = read(
             "consul: {server: 'localhost:8500', rewrite_loopback: false}",
@@ -292,7 +305,10 @@ mod tests {
         let (_, problems) = read("consul: {server: 'consul:8500/v1'}", Path::new("."));
         assert!(problems[0].0.contains("without a path"), "{problems:?}");
         let (_, problems) = read("consul: {token: x, token_file: y}", Path::new("."));
-        assert_eq!(problems[0].0, "`token` and `token_file` both give the Consul token");
+        assert_eq!(
+            problems[0].0,
+            "`token` and `token_file` both give the Consul token"
+        );
     }
 
     #[test]
@@ -304,7 +320,9 @@ mod tests {
         assert_eq!(consul.unwrap().token.as_deref(), Some("abc-123"));
         let (_, problems) = read("consul: {token_file: missing.token}", dir.path());
         assert!(
-            problems[0].0.starts_with("cannot read the token file `missing.token`"),
+            problems[0]
+                .0
+                .starts_with("cannot read the token file `missing.token`"),
             "{problems:?}"
         );
         std::fs::write(dir.path().join("empty.token"), "\n").unwrap();

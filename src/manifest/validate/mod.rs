@@ -8,6 +8,7 @@ mod channels;
 mod consul;
 mod dashboards;
 mod datasources;
+mod influxdb;
 mod probes;
 mod services;
 mod targets;
@@ -125,6 +126,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         bind,
         &mut ports,
     );
+    let influxdb = influxdb::read_influxdb(r, &m, &project, bind, &mut ports);
     let agent_obj = match m.get("agent") {
         Some(node) => r.object(node, &spec::AGENT),
         None => None,
@@ -212,10 +214,14 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         ports.entries.extend(agent_ports.entries);
     }
     ports.check(r);
-    let datasources = m
+    let mut datasources = m
         .get("datasources")
         .map(|n| read_datasources(r, n, alertmanager.is_some()))
         .unwrap_or_default();
+    if let Some(influxdb) = &influxdb {
+        influxdb::check_datasources(r, &m, &datasources);
+        datasources.push(influxdb::datasource(influxdb));
+    }
     let dashboards = m
         .get("dashboards")
         .map(|n| read_dashboards(r, n, source.root, &datasources, alertmanager.is_some()))
@@ -231,6 +237,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         pushgateway,
         node_exporter,
         blackbox,
+        influxdb,
         probes,
         agent: needs_agent.then_some(agent_service),
         jobs,
