@@ -182,7 +182,7 @@ pub static BLACKBOX_EXPORTER: Section = Section {
 };
 
 const INFLUXDB_SERVICE: [Field; 3] =
-    service_fields!("influxdb:1.11.8 (official image, 1.x)", "8086");
+    service_fields!("influxdb:1.12.2 (official image, 1.x)", "8086");
 pub static INFLUXDB: Section = Section {
     what: "`influxdb`",
     doc: "InfluxDB 1.x with authentication on, its database and admin user created on first start, and a Grafana datasource `InfluxDB` (uid influxdb). Present = enabled.",

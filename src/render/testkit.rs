@@ -241,7 +241,7 @@ pub fn consul() -> ConsulDiscovery {
 pub fn with_influxdb() -> Stack {
     let mut stack = minimal();
     let influxdb = Influxdb {
-        service: service("influxdb:1.11.8", INFLUXDB_PORT),
+        service: service("influxdb:1.12.2", INFLUXDB_PORT),
         database: "minimal".into(),
         user: "monstack".into(),
         password: Some("influx-password-123".into()),

@@ -974,4 +974,37 @@ mod tests {
         assert!(!cmd_for("prom/alertmanager:v0.25.0").contains(&flag));
         assert!(!cmd_for("prom/alertmanager:latest").contains(&flag));
     }
+
+    #[test]
+    fn influxdb_runs_influxd_with_its_config_and_a_volume_on_loopback() {
+        let all = specs(&testkit::with_influxdb());
+        let influx = all.iter().find(|s| s.service == model::INFLUXDB).unwrap();
+        assert_eq!(
+            influx.entrypoint.as_deref(),
+            Some(&["/usr/bin/influxd".to_string()][..])
+        );
+        assert_eq!(influx.cmd, ["-config", "/etc/influxdb/influxdb.conf"]);
+        assert!(influx.port.host_ip.is_loopback());
+        assert_eq!(
+            (influx.port.host_port, influx.port.container_port),
+            (8086, 8086)
+        );
+        assert_eq!(influx.mounts.len(), 2);
+        assert!(influx.mounts[0].read_only);
+        assert_eq!(
+            influx.mounts[1].source,
+            MountSource::Volume("monstack-minimal-influxdb-data".into())
+        );
+        assert!(influx.env.is_empty(), "no password in its environment");
+        assert_eq!(influx.config_files, ["influxdb/influxdb.conf"]);
+        // The Consul token is read through the secret group.
+        let mut stack = testkit::minimal();
+        let prometheus = |stack: &Stack| specs(stack).remove(0);
+        assert!(prometheus(&stack).group_add.is_empty());
+        stack.discovery.consul = Some(crate::model::ConsulDiscovery {
+            token: Some("t-1".into()),
+            ..testkit::consul()
+        });
+        assert_eq!(prometheus(&stack).group_add, ["1000"]);
+    }
 }

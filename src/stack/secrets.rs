@@ -180,4 +180,42 @@ mod tests {
         assert!(changed.needs_change());
         assert_eq!(changed.stored.as_deref(), Some(first.desired.as_str()));
     }
+
+    #[test]
+    fn the_influxdb_password_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stack = crate::render::testkit::with_influxdb();
+        stack.root = dir.path().to_path_buf();
+        stack.influxdb.as_mut().unwrap().password = None;
+        stack.datasources.last_mut().unwrap().password = None;
+        let mut read_only = stack.clone();
+        resolve_influxdb_password(&mut read_only, false).unwrap();
+        assert_eq!(read_only, stack, "nothing generated without `generate`");
+        assert!(!dir.path().join(".monstack").exists());
+
+        let mut first = stack.clone();
+        resolve_influxdb_password(&mut first, true).unwrap();
+        let password = first.influxdb.as_ref().unwrap().password.clone().unwrap();
+        assert_eq!(password.len(), 24);
+        assert_eq!(
+            first.datasources.last().unwrap().password.as_ref(),
+            Some(&password)
+        );
+        let path = dir.path().join(".monstack").join(INFLUXDB_PASSWORD_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let mut again = stack.clone();
+        resolve_influxdb_password(&mut again, false).unwrap();
+        assert_eq!(again, first, "the stored one is read back");
+        // The manifest's own password wins.
+        let mut own = crate::render::testkit::with_influxdb();
+        own.root = dir.path().to_path_buf();
+        let before = own.clone();
+        resolve_influxdb_password(&mut own, true).unwrap();
+        assert_eq!(own, before);
+    }
 }

@@ -131,3 +131,78 @@ pub(super) fn check_datasources(r: &mut Reader, m: &Obj, datasources: &[Datasour
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::{load, Source};
+    use crate::model::Stack;
+
+    fn loaded(yaml: &str) -> Result<Stack, String> {
+        let text = format!("project: shop\n{yaml}");
+        let source = Source {
+            text: &text,
+            display_name: "monstack.yaml",
+            root: std::path::Path::new("."),
+        };
+        load(&source, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_the_datasource_that_comes_with_it() {
+        let stack = loaded("influxdb: {}\n").unwrap();
+        let influx = stack.influxdb.unwrap();
+        assert_eq!(influx.service.image, crate::manifest::INFLUXDB_IMAGE);
+        assert_eq!(influx.service.port, 8086);
+        assert!(influx.service.bind.is_loopback());
+        assert_eq!(
+            (influx.database.as_str(), influx.user.as_str()),
+            ("shop", "monstack")
+        );
+        assert_eq!(
+            influx.password, None,
+            "generated later, by the project layer"
+        );
+        let ds = stack.datasources.last().unwrap();
+        assert_eq!(
+            (ds.name.as_str(), ds.uid.as_str()),
+            ("InfluxDB", "influxdb")
+        );
+        assert_eq!(ds.url, "http://influxdb:8086");
+        assert_eq!(ds.json_data["dbName"], "shop");
+        assert_eq!(ds.json_data["httpMode"], "POST");
+        assert!(loaded("influxdb: false\n").unwrap().influxdb.is_none());
+        assert!(loaded("influxdb:\n").unwrap().influxdb.is_some());
+    }
+
+    #[test]
+    fn the_manifests_login_goes_to_the_datasource_and_is_redacted() {
+        let stack = loaded(
+            "influxdb: {database: metrics, user: grafana, password: 'long-enough-pw', port: 18086}\n",
+        )
+        .unwrap();
+        let influx = stack.influxdb.as_ref().unwrap();
+        assert_eq!(influx.service.port, 18086);
+        let ds = stack.datasources.last().unwrap();
+        assert_eq!(ds.user.as_deref(), Some("grafana"));
+        assert_eq!(ds.password.as_deref(), Some("long-enough-pw"));
+        assert!(stack.secrets().contains(&"long-enough-pw"));
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        for (yaml, message) in [
+            ("influxdb: {database: 'my db'}", "invalid database `my db`"),
+            ("influxdb: {user: ''}", "invalid user ``"),
+            ("influxdb: {password: short}", "the InfluxDB `password` is too weak"),
+            ("influxdb: {pasword: x}", "unknown field `pasword` in `influxdb`"),
+            ("influxdb: {port: 9090}", "port 9090 is used by both `influxdb` and `prometheus`"),
+            (
+                "influxdb: {}\ndatasources: [{name: InfluxDB, type: influxdb, url: 'http://x:8086'}]",
+                "datasource `InfluxDB` takes the name or uid of the InfluxDB datasource",
+            ),
+        ] {
+            let error = loaded(&format!("{yaml}\n")).unwrap_err();
+            assert!(error.contains(message), "{yaml}: {error}");
+        }
+    }
+}
