@@ -197,7 +197,10 @@ fn check_token(r: &mut Reader, pos: Pos, token: &str, what: &str) -> Option<Stri
 
 fn read_token_file(r: &mut Reader, pos: Pos, root: &Path, path: &str) -> Option<String> {
     let read = crate::manifest::read_input(&root.join(path), MAX_TOKEN_BYTES)
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            crate::manifest::ReadError::Io(e) => super::dashboards::io_reason(&e),
+            other => other.to_string(),
+        })
         .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".into()));
     match read {
         Ok(text) => check_token(r, pos, text.trim(), &format!("the token file `{path}`")),
