@@ -22,6 +22,7 @@ pub fn summary(stack: &Stack) -> String {
         stack.pushgateway.is_some(),
         stack.node_exporter.is_some(),
         stack.blackbox.is_some(),
+        stack.influxdb.is_some(),
     ]
     .iter()
     .filter(|on| **on)
