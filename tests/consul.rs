@@ -323,9 +323,9 @@ fn has_consul_sd(binary: &std::path::Path) -> bool {
     bytes.windows(17).any(|w| w == b"consul_sd_configs")
 }
 
-/// The fake catalog: Consul itself, two instances to scrape (one at its node's address with
+/// The fake catalog: Consul itself, three instances to scrape (one at its node's address with
 /// the default path, one at a service address of its own with a metrics path from its
-/// metadata) and two that the `prom` tag leaves out.
+/// metadata, one with a job in its metadata) and two that the `prom` tag leaves out.
 fn catalog(port: u16) -> Consul {
     let instance = |service, id, port, tags: Vec<&'static str>| Instance {
         node: "node-1",
@@ -349,13 +349,18 @@ fn catalog(port: u16) -> Consul {
                 ..instance("payments", "payments-a", port, vec!["prom"])
             },
             instance("payments", "payments-b", port, vec!["canary"]),
+            // A job of its own in its metadata.
+            Instance {
+                meta: BTreeMap::from([("job", "billing")]),
+                ..instance("invoices", "invoices-1", port, vec!["prom"])
+            },
             instance("db", "db-1", 5432, vec!["sql"]),
         ],
         ..Consul::default()
     }
 }
 
-/// Waits until the scraper at `url` lists exactly the two tagged instances, with monstack's
+/// Waits until the scraper at `url` lists exactly the three tagged instances, with monstack's
 /// labels, both scraped, and their samples carry the service's name as `job`; then checks what
 /// the scraper asked Consul.
 async fn lists_and_scrapes(
@@ -368,7 +373,7 @@ async fn lists_and_scrapes(
     let address = format!("127.0.0.1:{port}");
     guard
         .wait_until(
-            &format!("{what} lists orders-1 and payments-a from Consul, both scraped"),
+            &format!("{what} lists orders-1, payments-a and invoices-1 from Consul, all scraped"),
             DEADLINE,
             || async {
                 let targets = targets(url).await;
@@ -386,7 +391,13 @@ async fn lists_and_scrapes(
                         && t["scrapeUrl"] == format!("http://{address}/custom/metrics")
                         && t["health"] == "up"
                 });
-                orders && payments && targets.len() == 2
+                let invoices = targets.iter().any(|t| {
+                    t["labels"]
+                        == json!({"instance": address, "job": "billing",
+                                  "service": "invoices", "service_id": "invoices-1"})
+                        && t["health"] == "up"
+                });
+                orders && payments && invoices && targets.len() == 3
             },
         )
         .await;
@@ -413,7 +424,7 @@ async fn lists_and_scrapes(
                     })
                     .unwrap_or_default();
                 jobs.sort_unstable();
-                jobs == ["orders", "payments"]
+                jobs == ["billing", "orders", "payments"]
             },
         )
         .await;
@@ -449,7 +460,11 @@ async fn lists_and_scrapes(
     let mut asked: Vec<&str> = health.iter().map(|(path, _, _)| &path[19..]).collect();
     asked.sort_unstable();
     asked.dedup();
-    assert_eq!(asked, ["orders", "payments"], "{what}: {seen:?}");
+    assert_eq!(
+        asked,
+        ["invoices", "orders", "payments"],
+        "{what}: {seen:?}"
+    );
     assert!(
         health
             .iter()

@@ -87,6 +87,12 @@ pub(super) fn scrape_config(consul: &ConsulDiscovery) -> ScrapeConfig {
     relabel.push(copy("__meta_consul_service", "service"));
     relabel.push(copy("__meta_consul_service_id", "service_id"));
     relabel.push(copy("__meta_consul_service", "job"));
+    // As a registration's own `job` label wins on the etcd path, so does a `job` in the
+    // service's metadata here.
+    relabel.push(Relabel {
+        regex: Some("(.+)"),
+        ..copy("__meta_consul_service_metadata_job", "job")
+    });
     // A service may name its metrics path in its metadata (`Meta: {metrics_path: /m}`).
     relabel.push(Relabel {
         regex: Some("(/.*)"),
@@ -154,6 +160,7 @@ mod tests {
                   - {source_labels: [__meta_consul_service], target_label: service}
                   - {source_labels: [__meta_consul_service_id], target_label: service_id}
                   - {source_labels: [__meta_consul_service], target_label: job}
+                  - {source_labels: [__meta_consul_service_metadata_job], regex: '(.+)', target_label: job}
                   - {source_labels: [__meta_consul_service_metadata_metrics_path], regex: '(/.*)',
                      target_label: __metrics_path__}
                   - {source_labels: [__address__], regex: '(?:localhost|127(?:\.[0-9]+){3}|\[::1\]):([0-9]+)',
@@ -189,7 +196,7 @@ mod tests {
         );
         let relabel = config["relabel_configs"].as_sequence().unwrap();
         // Named services: `consul` is scraped only when listed; no loopback rewrite.
-        assert_eq!(relabel.len(), 4);
+        assert_eq!(relabel.len(), 5);
         let files = render(&stack);
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].path, TOKEN_PATH);
