@@ -299,6 +299,10 @@ fn client() -> reqwest::Client {
 }
 
 async fn targets(prometheus: &str) -> Vec<Value> {
+    targets_of(prometheus, "consul-discovered").await
+}
+
+async fn targets_of(prometheus: &str, pool: &str) -> Vec<Value> {
     let Ok(response) = client()
         .get(format!("{prometheus}/api/v1/targets"))
         .send()
@@ -312,7 +316,7 @@ async fn targets(prometheus: &str) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|t| t["scrapePool"] == "consul-discovered")
+        .filter(|t| t["scrapePool"] == pool)
         .collect()
 }
 
@@ -557,21 +561,47 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
     }
 
     // VictoriaMetrics' scraper, on the rendered job alone (it refuses Prometheus' other
-    // top-level keys), with unknown fields refused.
-    let rendered: serde_yaml::Value = serde_yaml::from_str(&config).unwrap();
-    let job = rendered["scrape_configs"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|j| j["job_name"] == "consul-discovered")
-        .cloned()
-        .unwrap();
+    // top-level keys), with unknown fields refused; its own Consul on a port of its own.
+    let consul_port = free_port();
+    let job_of = |config: &str| -> serde_yaml::Value {
+        let rendered: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+        let mut job = rendered["scrape_configs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "consul-discovered")
+            .cloned()
+            .unwrap();
+        job["consul_sd_configs"][0]["server"] = format!("localhost:{consul_port}").into();
+        job
+    };
+    let job = job_of(&config);
+    // The same stack with the loopback rewrite on (the default), as a second job: its relabelling
+    // must turn the instances registered at 127.0.0.1 into host.docker.internal targets.
+    let rewriting = Project::new()
+        .file("secrets/consul.token", &format!("{TOKEN}\n"))
+        .manifest(&format!(
+            "project: consul-rw\ngrafana: false\n\
+             discovery:\n  consul: {{server: 'localhost:{consul_port}', tags: [prom], \
+             datacenter: {DATACENTER}, token_file: secrets/consul.token}}\n"
+        ));
+    rewriting.run(&["render"]).success();
+    let rewriting_config = rewriting.read(".monstack/prometheus/prometheus.yml");
+    assert!(
+        rewriting_config.contains(&format!("server: host.docker.internal:{consul_port}")),
+        "{rewriting_config}"
+    );
+    let mut rewritten = job_of(&rewriting_config);
+    rewritten["job_name"] = "consul-rewritten".into();
     let vm_config = dir.join("victoria-metrics.yml");
     std::fs::write(
         &vm_config,
         serde_yaml::to_string(&json!({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-            "scrape_configs": [serde_json::to_value(&job).unwrap()],
+            "scrape_configs": [
+                serde_json::to_value(&job).unwrap(),
+                serde_json::to_value(&rewritten).unwrap(),
+            ],
         }))
         .unwrap(),
     )
@@ -589,20 +619,7 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
         "{}",
         String::from_utf8_lossy(&dry.stderr)
     );
-    let consul_port = free_port();
     let state: Shared = Arc::new(Mutex::new(catalog(consul_port)));
-    // The same job, now against this port.
-    std::fs::write(
-        &vm_config,
-        std::fs::read_to_string(&vm_config).unwrap().replace(
-            &job["consul_sd_configs"][0]["server"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-            &format!("localhost:{consul_port}"),
-        ),
-    )
-    .unwrap();
     let _server = serve(state.clone(), consul_port).await;
     let vm_port = free_port();
     let url = format!("http://127.0.0.1:{vm_port}");
@@ -618,4 +635,19 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
         &temp.path().join("victoria-metrics.log"),
     );
     lists_and_scrapes("VictoriaMetrics", &mut vm, &url, &state, consul_port).await;
+    let rewritten = targets_of(&url, "consul-rewritten").await;
+    let mut addresses: Vec<&str> = rewritten
+        .iter()
+        .filter_map(|t| t["labels"]["instance"].as_str())
+        .collect();
+    addresses.sort_unstable();
+    let expected = format!("host.docker.internal:{consul_port}");
+    assert_eq!(addresses, [expected.as_str(); 3], "{rewritten:#?}");
+    assert!(
+        rewritten.iter().all(|t| t["scrapeUrl"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("http://{expected}/"))),
+        "{rewritten:#?}"
+    );
 }
