@@ -18,6 +18,9 @@ pub const SECRETS_DIR: &str = "secrets";
 /// The Grafana admin password monstack generated (or last applied).
 pub const GRAFANA_PASSWORD_FILE: &str = "secrets/grafana-admin-password";
 
+/// The InfluxDB admin password monstack generated (when the manifest gives none).
+pub const INFLUXDB_PASSWORD_FILE: &str = "secrets/influxdb-password";
+
 /// Target files the discovery agent writes from etcd; Prometheus reads them with file_sd.
 pub const ETCD_TARGETS_DIR: &str = "prometheus/targets/etcd";
 

@@ -25,6 +25,11 @@ pub const NODE_EXPORTER: &str = "node-exporter";
 /// The blackbox exporter, which runs the `probes:`: `blackbox:9115` on the network.
 pub const BLACKBOX: &str = "blackbox";
 pub const BLACKBOX_PORT: u16 = 9115;
+/// InfluxDB 1.x (`influxdb:`): `influxdb:8086` on the network.
+pub const INFLUXDB: &str = "influxdb";
+pub const INFLUXDB_PORT: u16 = 8086;
+/// Uid of the provisioned InfluxDB datasource (when InfluxDB runs).
+pub const INFLUXDB_DATASOURCE_UID: &str = "influxdb";
 /// The monstack agent (etcd discovery bridge, DingTalk relay): `agent:8060` on the network.
 pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 8060;
@@ -42,6 +47,8 @@ pub const JOB_ETCD: &str = "etcd";
 pub const JOB_ALERTMANAGER: &str = "alertmanager";
 pub const JOB_AGENT: &str = "monstack-agent";
 pub const JOB_ETCD_DISCOVERED: &str = "etcd-discovered";
+/// The scrape pool of the services found in Consul (`discovery.consul`).
+pub const JOB_CONSUL_DISCOVERED: &str = "consul-discovered";
 pub const JOB_NODE: &str = "node";
 /// The blackbox exporter's own metrics.
 pub const JOB_BLACKBOX: &str = "blackbox";
@@ -57,6 +64,7 @@ pub const RESERVED_JOB_NAMES: &[&str] = &[
     JOB_ALERTMANAGER,
     JOB_AGENT,
     JOB_ETCD_DISCOVERED,
+    JOB_CONSUL_DISCOVERED,
     JOB_NODE,
     JOB_BLACKBOX,
     JOB_PROBES,
@@ -117,6 +125,8 @@ pub struct Stack {
     pub node_exporter: Option<Service>,
     /// The blackbox exporter (`blackbox_exporter:`), which runs the probes.
     pub blackbox: Option<Service>,
+    /// InfluxDB 1.x (`influxdb:`), with its database, user and Grafana datasource.
+    pub influxdb: Option<Influxdb>,
     /// `probes:`, in manifest order; they need the blackbox exporter.
     pub probes: Vec<Probe>,
     /// The monstack agent (etcd discovery bridge, DingTalk relay): present when the stack needs
@@ -155,6 +165,12 @@ impl Stack {
                 .iter()
                 .filter_map(|d| d.password.as_deref()),
         );
+        if let Some(influxdb) = &self.influxdb {
+            out.extend(influxdb.password.as_deref());
+        }
+        if let Some(consul) = &self.discovery.consul {
+            out.extend(consul.token.as_deref());
+        }
         for channel in &self.channels {
             match &channel.kind {
                 ChannelKind::Email { .. } => {}
@@ -180,6 +196,19 @@ pub struct Service {
     pub bind: IpAddr,
     /// Host port; the container port is fixed per service.
     pub port: u16,
+}
+
+/// InfluxDB 1.x with authentication on: monstack creates `database` and the admin `user` on
+/// its first start, and provisions Grafana's datasource with the same login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Influxdb {
+    pub service: Service,
+    pub database: String,
+    pub user: String,
+    /// The manifest's, else the one generated on the first `render`/`up` and kept in
+    /// `.monstack/secrets/influxdb-password` (filled in by the project layer); `None` only
+    /// before that.
+    pub password: Option<String>,
 }
 
 /// Where Prometheus scrapes node_exporter, which listens in the host's network namespace: a
@@ -309,6 +338,28 @@ impl Scheme {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Discovery {
     pub etcd: Option<EtcdDiscovery>,
+    /// `discovery.consul`: Prometheus asks a Consul agent's catalog itself (`consul_sd_configs`).
+    pub consul: Option<ConsulDiscovery>,
+}
+
+/// Services registered in Consul, scraped through Prometheus' own Consul discovery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsulDiscovery {
+    /// `host:port` of the Consul agent as Prometheus reaches it: a loopback address of the
+    /// manifest is already `host.docker.internal` here (unless `rewrite_loopback: false`).
+    pub server: String,
+    pub scheme: Scheme,
+    /// Only these services; empty = every service but Consul's own `consul`.
+    pub services: Vec<String>,
+    /// Only instances carrying all of these tags.
+    pub tags: Vec<String>,
+    /// `None`: the agent's own datacenter (Prometheus asks `/v1/agent/self`).
+    pub datacenter: Option<String>,
+    /// The ACL token, from `token` or `token_file`; rendered into a file of its own (0640),
+    /// never into prometheus.yml.
+    pub token: Option<String>,
+    /// Instances registered at a loopback address are scraped at `host.docker.internal`.
+    pub rewrite_loopback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 /// could take it in between; good enough for tests.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -56,8 +58,12 @@ pub const KUSTOMIZE: &str = "kustomize";
 /// Debian sid's `prometheus-node-exporter` and `prometheus-blackbox-exporter`.
 pub const NODE_EXPORTER: &str = "node_exporter-1.11";
 pub const BLACKBOX_EXPORTER: &str = "blackbox_exporter-0.28";
-/// VictoriaMetrics single-node (a remote_write receiver in tests/remote_write.rs).
+/// Debian sid's VictoriaMetrics single-node: a remote_write receiver (tests/remote_write.rs), and
+/// a scraper that reads Prometheus' `scrape_configs` and, unlike Debian's Prometheus builds, has
+/// Consul service discovery (tests/consul.rs).
 pub const VICTORIA_METRICS: &str = "victoria-metrics";
+/// Debian sid's InfluxDB 1.x server (no `influx` CLI in the package).
+pub const INFLUXD: &str = "influxd-1";
 
 /// `.ci/fetch-binaries`' cache: `MONSTACK_BIN_CACHE`, else `~/.cache/monstack-ci`.
 pub fn binary_cache() -> PathBuf {

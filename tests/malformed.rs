@@ -176,6 +176,36 @@ const CASES: &[Case] = &[
         hint: Some("add `etcd: {}`"),
     },
     Case {
+        name: "consul server with a path",
+        manifest: "discovery:\n  consul: {server: 'consul:8500/v1'}\n",
+        expected: &["monstack.yaml:2:20: `server` must be the agent's address without a path or user, found `consul:8500/v1`"],
+        hint: Some("e.g. `consul.example.com:8500`"),
+    },
+    Case {
+        name: "consul token twice",
+        manifest: "discovery:\n  consul: {token: abc, token_file: consul.token}\n",
+        expected: &["monstack.yaml:2:36: `token` and `token_file` both give the Consul token"],
+        hint: Some("keep one of them"),
+    },
+    Case {
+        name: "consul token file missing",
+        manifest: "discovery:\n  consul:\n    token_file: missing.token\n",
+        expected: &["monstack.yaml:3:17: cannot read the token file `missing.token`: no such file"],
+        hint: Some("paths are relative to the manifest's directory"),
+    },
+    Case {
+        name: "weak influxdb password",
+        manifest: "influxdb: {password: abc}\n",
+        expected: &["monstack.yaml:1:22: the InfluxDB `password` is too weak"],
+        hint: Some("at least 8 characters"),
+    },
+    Case {
+        name: "datasource in the way of influxdb's",
+        manifest: "influxdb: {}\ndatasources:\n  - {name: Influx, type: influxdb, uid: influxdb, url: 'http://x:8086'}\n",
+        expected: &["monstack.yaml:3:5: datasource `Influx` takes the name or uid of the InfluxDB datasource monstack provisions (`InfluxDB`, uid `influxdb`)"],
+        hint: Some("give it another name and uid"),
+    },
+    Case {
         name: "duplicate channel names",
         manifest: "alertmanager: {}\nchannels:\n  - name: ops\n    webhook: {url: \"http://a:1/\"}\n  - name: ops\n    webhook: {url: \"http://b:1/\"}\n",
         expected: &["monstack.yaml:5:11: duplicate channel name `ops`"],

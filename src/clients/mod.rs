@@ -17,6 +17,7 @@ mod alertmanager;
 pub mod etcd;
 mod grafana;
 pub mod grafana_com;
+pub mod influxdb;
 mod prometheus;
 mod readiness;
 mod remote_storage;

@@ -15,6 +15,8 @@ pub fn readiness_path(service: &str) -> Option<&'static str> {
         // No readiness endpoint: its landing page answers once it serves /metrics.
         "node-exporter" => Some("/"),
         "blackbox" => Some("/-/healthy"),
+        // 204 without authentication once the HTTP API serves.
+        "influxdb" => Some("/ping"),
         _ => None,
     }
 }
@@ -40,6 +42,7 @@ pub async fn is_ready(client: &Client, service: &str, base_url: &str) -> Result<
             })
             .await
         }
+        "influxdb" => ping(client, &url).await,
         _ => probe(client, &url).await,
     };
     match outcome {
@@ -48,6 +51,25 @@ pub async fn is_ready(client: &Client, service: &str, base_url: &str) -> Result<
         Probe::Unexpected(message) => {
             Err(anyhow!(message)).with_context(|| format!("checking whether {service} is ready"))
         }
+    }
+}
+
+/// InfluxDB's `/ping`: 204 with its version header (200 from versions that honour `verbose`).
+async fn ping(client: &Client, url: &str) -> Probe {
+    let response = match client.get(url).send().await {
+        Ok(response) => response,
+        Err(e) if super::still_starting(&e) => return Probe::Starting,
+        Err(e) => return Probe::Unexpected(format!("GET {url}: {}", super::error_chain(&e))),
+    };
+    let status = response.status();
+    let influx = response.headers().contains_key("x-influxdb-version");
+    match status {
+        reqwest::StatusCode::NO_CONTENT | reqwest::StatusCode::OK if influx => Probe::Ready,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE => Probe::Starting,
+        _ if !influx => Probe::Unexpected(format!(
+            "GET {url} answered HTTP {status} without X-Influxdb-Version: not InfluxDB"
+        )),
+        _ => Probe::Unexpected(format!("GET {url} answered HTTP {status}")),
     }
 }
 

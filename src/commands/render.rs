@@ -10,7 +10,8 @@ use crate::render;
 use crate::layout::OUT_DIR;
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let stack = load(ctx)?;
+    let mut stack = load(ctx)?;
+    crate::stack::secrets::resolve_influxdb_password(&mut stack, true)?;
     let tree = render::render(&stack).context("rendering the stack's files")?;
     let out = stack.root.join(OUT_DIR);
     let report = crate::render::write::write_tree(&out, &tree)?;

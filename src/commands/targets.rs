@@ -19,9 +19,9 @@ pub use crate::project::targets::{add, remove, AddTarget};
 struct TargetRow {
     job: String,
     target: String,
-    /// `manifest` or `etcd`.
+    /// `manifest`, `etcd` or `consul`.
     source: String,
-    /// etcd: the registration key's service id.
+    /// etcd: the registration key's service id; consul: the instance's service id.
     #[serde(skip_serializing_if = "Option::is_none")]
     service_id: Option<String>,
     /// etcd: seconds left on the registration's lease.
@@ -114,6 +114,26 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
             )),
         }
     }
+    // Consul's instances are known to Prometheus alone (it asks Consul itself).
+    if stack.discovery.consul.is_some() {
+        let pool = crate::model::JOB_CONSUL_DISCOVERED;
+        for t in scraped.iter().filter(|t| t.scrape_pool == pool) {
+            let label = |name: &str| t.labels.get(name).cloned().unwrap_or_default();
+            rows.push(TargetRow {
+                job: label("job"),
+                target: scrape_address(&t.scrape_url).to_string(),
+                source: "consul".into(),
+                service_id: Some(label("service_id")),
+                lease_ttl_seconds: None,
+                health: format!("{:?}", t.health).to_lowercase(),
+                last_error: t.last_error.clone(),
+            });
+        }
+        if prometheus.is_none() {
+            ctx.printer
+                .note("Consul's services are listed by Prometheus, which is not running");
+        }
+    }
     if json {
         let text = serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?;
         ctx.printer.result(&text, true);
@@ -124,7 +144,7 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
         .map(|r| {
             let source = match (&r.service_id, r.lease_ttl_seconds) {
                 (Some(id), Some(ttl)) => format!("etcd (id {id}, lease {ttl}s)"),
-                (Some(id), None) => format!("etcd (id {id})"),
+                (Some(id), None) => format!("{} (id {id})", r.source),
                 _ => r.source.clone(),
             };
             let health = if r.last_error.is_empty() {

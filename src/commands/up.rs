@@ -6,7 +6,9 @@ use crate::project::{load, Context};
 use crate::stack::reconcile::{self, Options};
 
 pub async fn run(ctx: &Context, options: Options) -> Result<()> {
-    let stack = load(ctx)?;
+    let mut stack = load(ctx)?;
+    // Generated and kept before anything uses it (the datasource file, InfluxDB's user).
+    crate::stack::secrets::resolve_influxdb_password(&mut stack, true)?;
     let printer = &ctx.printer;
     let report = reconcile::up(&stack, &options, printer).await?;
     if !report.changed {

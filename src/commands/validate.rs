@@ -17,22 +17,19 @@ fn plural(n: usize, word: &str) -> String {
 /// `shop: valid; 5 services, 2 jobs (3 targets), 2 alerts, 4 channels, 2 dashboards`.
 pub fn summary(stack: &Stack) -> String {
     // An agent stack has no Grafana.
-    let base = if stack.prometheus.mode.is_agent() {
-        1
-    } else {
-        2
-    };
-    let services = base
-        + [
-            stack.etcd.is_some(),
-            stack.alertmanager.is_some(),
-            stack.pushgateway.is_some(),
-            stack.node_exporter.is_some(),
-            stack.blackbox.is_some(),
-        ]
-        .iter()
-        .filter(|on| **on)
-        .count();
+    let grafana = stack.grafana.enabled && !stack.prometheus.mode.is_agent();
+    let services = 1 + [
+        grafana,
+        stack.etcd.is_some(),
+        stack.alertmanager.is_some(),
+        stack.pushgateway.is_some(),
+        stack.node_exporter.is_some(),
+        stack.blackbox.is_some(),
+        stack.influxdb.is_some(),
+    ]
+    .iter()
+    .filter(|on| **on)
+    .count();
     let targets: usize = stack.jobs.iter().map(|j| j.targets.len()).sum();
     let probes = match stack.probes.len() {
         0 => String::new(),

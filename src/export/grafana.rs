@@ -142,7 +142,10 @@ fn extra_datasources(
     };
     list.retain(|ds| {
         let uid = ds.get("uid").and_then(Value::as_str);
-        uid != Some(PROMETHEUS_DATASOURCE_UID) && uid != Some(ALERTMANAGER_DATASOURCE_UID)
+        // The stack's InfluxDB is not exported, so neither is its datasource.
+        uid != Some(PROMETHEUS_DATASOURCE_UID)
+            && uid != Some(ALERTMANAGER_DATASOURCE_UID)
+            && uid != Some(crate::model::INFLUXDB_DATASOURCE_UID)
     });
     if list.is_empty() {
         return Ok(None);

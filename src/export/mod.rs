@@ -169,6 +169,13 @@ pub fn kubernetes(stack: &Stack, options: &Options) -> anyhow::Result<Export> {
     if !stack.prometheus.remote_write.is_empty() || stack.prometheus.mode.is_agent() {
         notes.push("prometheus.remote_write and prometheus.mode are not exported: set them in kube-prometheus-stack's values (prometheus.prometheusSpec.remoteWrite, or prometheus.agentMode)".to_string());
     }
+    if stack.discovery.consul.is_some() {
+        // Its server (often the host's agent) and token mean nothing inside a cluster as they are.
+        notes.push("discovery.consul is not exported: give the cluster's Prometheus a ScrapeConfig with consulSDConfigs for the cluster's Consul".into());
+    }
+    if stack.influxdb.is_some() {
+        notes.push("influxdb is not exported, nor its Grafana datasource: run InfluxDB in the cluster and add a datasource for it".into());
+    }
     let mut objects = Vec::new();
     objects.extend(prometheus::scrape_configs(&cluster, &mut notes)?);
     objects.extend(prometheus::rules(&cluster)?);

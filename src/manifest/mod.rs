@@ -38,6 +38,8 @@ pub const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.28.1";
 pub const PUSHGATEWAY_IMAGE: &str = "prom/pushgateway:v1.11.1";
 pub const NODE_EXPORTER_IMAGE: &str = "prom/node-exporter:v1.9.1";
 pub const BLACKBOX_IMAGE: &str = "prom/blackbox-exporter:v0.27.0";
+/// The official image's newest 1.x release.
+pub const INFLUXDB_IMAGE: &str = "influxdb:1.12.2";
 
 /// Where a manifest came from: its text, the name to show in messages, and the directory
 /// relative paths (dashboard files) and the default project name come from.

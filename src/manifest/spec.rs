@@ -189,6 +189,21 @@ pub static BLACKBOX_EXPORTER: Section = Section {
     fields: &BLACKBOX_SERVICE,
 };
 
+const INFLUXDB_SERVICE: [Field; 3] =
+    service_fields!("influxdb:1.12.2 (official image, 1.x)", "8086");
+pub static INFLUXDB: Section = Section {
+    what: "`influxdb`",
+    doc: "InfluxDB 1.x with authentication on, its database and admin user created on first start, and a Grafana datasource `InfluxDB` (uid influxdb). Present = enabled.",
+    fields: &[
+        INFLUXDB_SERVICE[0],
+        INFLUXDB_SERVICE[1],
+        INFLUXDB_SERVICE[2],
+        opt("database", Ty::Str, "Database created on first start. Default: the project name."),
+        opt("user", Ty::Str, "Admin user created on first start; Grafana logs in as it. Default: monstack."),
+        opt("password", Ty::Str, "That user's password; use ${INFLUXDB_PASSWORD} rather than writing it here. Empty or absent: 24 random characters generated on the first render or up, kept in .monstack/secrets/influxdb-password."),
+    ],
+};
+
 pub static PROBE: Section = Section {
     what: "a probe",
     doc: "An endpoint checked from the outside by the blackbox exporter: exactly one of http, tcp, icmp.",
@@ -240,11 +255,32 @@ pub static ETCD_DISCOVERY: Section = Section {
 pub static DISCOVERY: Section = Section {
     what: "`discovery`",
     doc: "Automatic discovery of scrape targets.",
-    fields: &[opt(
-        "etcd",
-        Ty::Obj(&ETCD_DISCOVERY),
-        "etcd service discovery (needs the `etcd` service).",
-    )],
+    fields: &[
+        opt(
+            "etcd",
+            Ty::Obj(&ETCD_DISCOVERY),
+            "etcd service discovery (needs the `etcd` service).",
+        ),
+        opt(
+            "consul",
+            Ty::Obj(&CONSUL_DISCOVERY),
+            "Consul service discovery: Prometheus asks a Consul agent's catalog.",
+        ),
+    ],
+};
+
+pub static CONSUL_DISCOVERY: Section = Section {
+    what: "`discovery.consul`",
+    doc: "Scrape the services registered in Consul, through Prometheus' consul_sd_configs (job label: the service's name).",
+    fields: &[
+        opt("server", Ty::Str, "The Consul agent's HTTP API as `host:port`, or `http(s)://host:port`. From the stack's containers a service on this machine is host.docker.internal; localhost is rewritten to it (see rewrite_loopback). The agent must listen where containers reach it (Consul's default client_addr 127.0.0.1 is not). Default: localhost:8500."),
+        opt("services", Ty::StrList, "Only these services. Default: every service except Consul's own `consul`."),
+        opt("tags", Ty::StrList, "Only instances that carry all of these tags."),
+        opt("datacenter", Ty::Str, "Datacenter to ask. Default: the agent's own."),
+        opt("token", Ty::Str, "ACL token; use ${CONSUL_TOKEN} rather than writing it here. It is rendered into a file of its own (0640), never into prometheus.yml."),
+        opt("token_file", Ty::Str, "File holding the ACL token, relative to the manifest (instead of `token`)."),
+        opt("rewrite_loopback", Ty::Bool, "Scrape instances registered at localhost, 127.0.0.0/8 or ::1 at host.docker.internal, and reach a loopback `server` there too (Prometheus' own loopback is its container's). Default: true."),
+    ],
 };
 
 pub static EMAIL: Section = Section {
@@ -461,6 +497,7 @@ pub static MANIFEST: Section = Section {
         opt("pushgateway", Ty::Toggle(&PUSHGATEWAY), "Pushgateway service; present = enabled."),
         opt("node_exporter", Ty::Toggle(&NODE_EXPORTER), "node_exporter (host metrics, job `node`); present = enabled."),
         opt("blackbox_exporter", Ty::Toggle(&BLACKBOX_EXPORTER), "Blackbox exporter (runs the probes); present = enabled."),
+        opt("influxdb", Ty::Toggle(&INFLUXDB), "InfluxDB 1.x with a Grafana datasource; present = enabled."),
         opt("agent", Ty::Obj(&AGENT), "Where the monstack agent is published (it runs when discovery or a DingTalk channel needs it)."),
         opt("targets", Ty::List(&JOB), "Scrape jobs."),
         opt("probes", Ty::List(&PROBE), "Endpoints checked from the outside (http, tcp, icmp) by the blackbox exporter."),

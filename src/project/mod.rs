@@ -277,7 +277,9 @@ fn load_source(
     env: manifest::interpolate::Lookup,
     printer: &Printer,
 ) -> Result<Stack> {
-    let stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    let mut stack = manifest::load(source, env).map_err(Error::Manifest)?;
+    // A generated InfluxDB password, when one was generated before (`render` and `up` make it).
+    crate::stack::secrets::resolve_influxdb_password(&mut stack, false)?;
     for warning in &stack.warnings {
         printer.warn(warning);
     }

@@ -7,7 +7,9 @@
 pub mod agent;
 pub mod alertmanager;
 pub mod blackbox;
+pub mod consul;
 pub mod grafana;
+pub mod influxdb;
 pub mod prometheus;
 pub mod remote_write;
 pub mod rules;
@@ -81,6 +83,8 @@ pub fn render(stack: &Stack) -> anyhow::Result<Tree> {
     files.extend(grafana::render(stack)?);
     files.extend(agent::render(stack)?);
     files.extend(blackbox::render(stack)?);
+    files.extend(consul::render(stack));
+    files.extend(influxdb::render(stack));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
         anyhow::bail!(

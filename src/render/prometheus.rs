@@ -45,9 +45,17 @@ struct Config {
     /// None in agent mode, which evaluates no rules (and refuses the key).
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_files: Option<Vec<String>>,
-    scrape_configs: Vec<ScrapeConfig>,
+    scrape_configs: Vec<Job>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     remote_write: Vec<super::remote_write::RemoteWriteConfig>,
+}
+
+/// A job of `scrape_configs`: the common shape, or one with a discovery of its own.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Job {
+    Plain(ScrapeConfig),
+    Consul(super::consul::ScrapeConfig),
 }
 
 #[derive(Serialize)]
@@ -208,7 +216,17 @@ fn config(stack: &Stack) -> Config {
         global,
         alerting,
         rule_files: (!agent).then(|| vec!["rules/*.yml".into()]),
-        scrape_configs: scrape_configs(stack),
+        scrape_configs: scrape_configs(stack)
+            .into_iter()
+            .map(Job::Plain)
+            .chain(
+                stack
+                    .discovery
+                    .consul
+                    .as_ref()
+                    .map(|c| Job::Consul(super::consul::scrape_config(c))),
+            )
+            .collect(),
         remote_write: super::remote_write::configs(stack),
     }
 }
@@ -610,6 +628,7 @@ mod tests {
     fn every_builtin_job_name_is_reserved() {
         let mut stack = testkit::exporters();
         stack.jobs.clear();
+        stack.discovery.consul = Some(testkit::consul());
         let config = config_of(&stack);
         let mut names = job_names(&config);
         names.sort_unstable();

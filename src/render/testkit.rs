@@ -48,6 +48,7 @@ pub fn minimal() -> Stack {
         pushgateway: None,
         node_exporter: None,
         blackbox: None,
+        influxdb: None,
         probes: vec![],
         agent: None,
         jobs: vec![],
@@ -223,5 +224,46 @@ pub fn exporters() -> Stack {
         },
         probe(ProbeKind::Icmp, "10.0.0.1"),
     ];
+    stack
+}
+
+/// Consul discovery of every service through the host's agent, without a token.
+pub fn consul() -> ConsulDiscovery {
+    ConsulDiscovery {
+        server: "host.docker.internal:8500".into(),
+        scheme: Scheme::Http,
+        services: vec![],
+        tags: vec![],
+        datacenter: None,
+        token: None,
+        rewrite_loopback: true,
+    }
+}
+
+/// The minimal stack with InfluxDB, its password known (as after the first render).
+pub fn with_influxdb() -> Stack {
+    let mut stack = minimal();
+    let influxdb = Influxdb {
+        service: service("influxdb:1.12.2", INFLUXDB_PORT),
+        database: "minimal".into(),
+        user: "monstack".into(),
+        password: Some("influx-password-123".into()),
+    };
+    stack.datasources.push(Datasource {
+        name: "InfluxDB".into(),
+        kind: "influxdb".into(),
+        uid: INFLUXDB_DATASOURCE_UID.into(),
+        url: "http://influxdb:8086".into(),
+        access: "proxy".into(),
+        database: Some("minimal".into()),
+        user: Some("monstack".into()),
+        password: influxdb.password.clone(),
+        is_default: false,
+        json_data: serde_json::Map::from_iter([
+            ("dbName".to_string(), "minimal".into()),
+            ("httpMode".to_string(), "POST".into()),
+        ]),
+    });
+    stack.influxdb = Some(influxdb);
     stack
 }

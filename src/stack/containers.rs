@@ -29,7 +29,7 @@ pub const LABEL_VERSION: &str = "io.monstack.version";
 pub const LABEL_DIR: &str = "io.monstack.dir";
 
 /// Services in the order they are listed, planned and shown.
-pub const SERVICES: [&str; 8] = [
+pub const SERVICES: [&str; 9] = [
     model::PROMETHEUS,
     model::GRAFANA,
     model::ETCD,
@@ -37,6 +37,7 @@ pub const SERVICES: [&str; 8] = [
     model::PUSHGATEWAY,
     model::NODE_EXPORTER,
     model::BLACKBOX,
+    model::INFLUXDB,
     model::AGENT,
 ];
 
@@ -285,8 +286,11 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         bind("prometheus", "/etc/prometheus"),
         volume(model::PROMETHEUS, "/prometheus"),
     ];
-    // Passwords, tokens and TLS keys of `remote_write`: secret files, readable by that group.
-    if crate::render::remote_write::reads_secrets(stack) {
+    // Passwords, tokens and TLS keys of `remote_write` and the Consul token: secret files
+    // (0640), read by the image's user through the secret group.
+    if crate::render::remote_write::reads_secrets(stack)
+        || tree.get(crate::render::consul::TOKEN_PATH).is_some()
+    {
         prometheus.group_add = vec![host.secret_gid.to_string()];
     }
     prometheus.reload = Reload::Prometheus;
@@ -441,6 +445,22 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         // Read at start: a change of modules recreates it (it starts in milliseconds).
         blackbox.config_files = vec![CONFIG_PATH.to_string()];
         specs.push(blackbox);
+    }
+
+    if let Some(influxdb) = &stack.influxdb {
+        use crate::render::influxdb::{CONFIG_DIR, CONFIG_MOUNT, CONFIG_PATH, DATA_MOUNT};
+        let mut influx = base(model::INFLUXDB, &influxdb.service, model::INFLUXDB_PORT);
+        // influxd itself, not the official image's entrypoint script: its first-start setup
+        // (INFLUXDB_DB, INFLUXDB_ADMIN_*) is monstack's job, through the API, on any image.
+        influx.entrypoint = Some(vec!["/usr/bin/influxd".into()]);
+        influx.cmd = vec!["-config".into(), format!("{CONFIG_MOUNT}/influxdb.conf")];
+        influx.mounts = vec![
+            bind(CONFIG_DIR, CONFIG_MOUNT),
+            volume(model::INFLUXDB, DATA_MOUNT),
+        ];
+        // Read at start only.
+        influx.config_files = vec![CONFIG_PATH.to_string()];
+        specs.push(influx);
     }
 
     if let (Some(svc), Some(image)) = (&stack.agent, host.agent_image) {
@@ -1028,5 +1048,38 @@ mod tests {
             .cmd
             .contains(&"--web.enable-remote-write-receiver".to_string()));
         assert!(prometheus.group_add.is_empty());
+    }
+
+    #[test]
+    fn influxdb_runs_influxd_with_its_config_and_a_volume_on_loopback() {
+        let all = specs(&testkit::with_influxdb());
+        let influx = all.iter().find(|s| s.service == model::INFLUXDB).unwrap();
+        assert_eq!(
+            influx.entrypoint.as_deref(),
+            Some(&["/usr/bin/influxd".to_string()][..])
+        );
+        assert_eq!(influx.cmd, ["-config", "/etc/influxdb/influxdb.conf"]);
+        assert!(influx.port.host_ip.is_loopback());
+        assert_eq!(
+            (influx.port.host_port, influx.port.container_port),
+            (8086, 8086)
+        );
+        assert_eq!(influx.mounts.len(), 2);
+        assert!(influx.mounts[0].read_only);
+        assert_eq!(
+            influx.mounts[1].source,
+            MountSource::Volume("monstack-minimal-influxdb-data".into())
+        );
+        assert!(influx.env.is_empty(), "no password in its environment");
+        assert_eq!(influx.config_files, ["influxdb/influxdb.conf"]);
+        // The Consul token is read through the secret group.
+        let mut stack = testkit::minimal();
+        let prometheus = |stack: &Stack| specs(stack).remove(0);
+        assert!(prometheus(&stack).group_add.is_empty());
+        stack.discovery.consul = Some(crate::model::ConsulDiscovery {
+            token: Some("t-1".into()),
+            ..testkit::consul()
+        });
+        assert_eq!(prometheus(&stack).group_add, ["1000"]);
     }
 }

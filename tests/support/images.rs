@@ -38,6 +38,8 @@ pub struct TestImages {
     pub etcd: String,
     pub node_exporter: String,
     pub blackbox: String,
+    /// Debian sid's influxd 1.6 (the official image is 1.11; the API monstack uses is the same).
+    pub influxdb: String,
 }
 
 /// How one service's image is put together.
@@ -130,7 +132,17 @@ const BLACKBOX: Recipe = Recipe {
     user: None,
 };
 
-const RECIPES: [&Recipe; 7] = [
+const INFLUXDB: Recipe = Recipe {
+    service: "influxdb",
+    binary: testsupport::INFLUXD,
+    entrypoint: "/usr/bin/influxd",
+    data_dir: "/var/lib/influxdb",
+    config_dir: Some("/etc/influxdb"),
+    files: &[],
+    user: None,
+};
+
+const RECIPES: [&Recipe; 8] = [
     &PROMETHEUS,
     &ALERTMANAGER,
     &ALERTMANAGER_NEWEST,
@@ -138,6 +150,7 @@ const RECIPES: [&Recipe; 7] = [
     &ETCD,
     &NODE_EXPORTER,
     &BLACKBOX,
+    &INFLUXDB,
 ];
 
 /// Builds the images once per test process; an image already on the engine with the same
@@ -146,7 +159,7 @@ pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
     static IMAGES: OnceCell<TestImages> = OnceCell::const_new();
     let images = IMAGES
         .get_or_try_init(|| async {
-            let [prometheus, alertmanager, alertmanager_newest, pushgateway, etcd, node_exporter, blackbox] =
+            let [prometheus, alertmanager, alertmanager_newest, pushgateway, etcd, node_exporter, blackbox, influxdb] =
                 futures_util::future::try_join_all(RECIPES.map(|r| ensure_image(engine, r)))
                     .await?
                     .try_into()
@@ -159,6 +172,7 @@ pub async fn test_images(engine: &Engine) -> anyhow::Result<TestImages> {
                 etcd,
                 node_exporter,
                 blackbox,
+                influxdb,
             })
         })
         .await?;

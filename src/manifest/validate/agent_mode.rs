@@ -53,7 +53,7 @@ pub(super) fn check(
             );
         }
     }
-    let needs_queries: [(&str, &str); 6] = [
+    let needs_queries: [(&str, &str); 7] = [
         ("alerts", "alert rules are evaluated by a Prometheus server"),
         (
             "channels",
@@ -66,6 +66,10 @@ pub(super) fn check(
         ("alertmanager", "an agent sends no alerts"),
         ("dashboards", "Grafana needs a Prometheus it can query"),
         ("datasources", "Grafana needs a Prometheus it can query"),
+        (
+            "influxdb",
+            "an edge host runs only what collects and forwards samples",
+        ),
     ];
     for (key, why) in needs_queries {
         if let Some(pos) = m.key_pos(key).filter(|_| m.has(key)) {

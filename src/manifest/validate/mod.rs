@@ -6,8 +6,10 @@
 mod agent_mode;
 mod alerts;
 mod channels;
+mod consul;
 mod dashboards;
 mod datasources;
+mod influxdb;
 mod probes;
 mod remote_write;
 mod services;
@@ -126,6 +128,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         bind,
         &mut ports,
     );
+    let influxdb = influxdb::read_influxdb(r, &m, &project, bind, &mut ports);
     let agent_obj = match m.get("agent") {
         Some(node) => r.object(node, &spec::AGENT),
         None => None,
@@ -158,10 +161,13 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
             Some("add `blackbox_exporter: {}`".into()),
         );
     }
-    let discovery = m
+    let mut discovery = m
         .get("discovery")
         .map(|n| read_discovery(r, n, etcd.is_some()))
         .unwrap_or_default();
+    discovery.consul = m
+        .get("discovery")
+        .and_then(|n| consul::read_consul(r, n, source.root));
     let smtp = m.get("smtp").and_then(|n| read_smtp(r, n));
     let channels = m
         .get("channels")
@@ -227,10 +233,14 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         ports.entries.extend(agent_ports.entries);
     }
     ports.check(r);
-    let datasources = m
+    let mut datasources = m
         .get("datasources")
         .map(|n| read_datasources(r, n, alertmanager.is_some()))
         .unwrap_or_default();
+    if let Some(influxdb) = &influxdb {
+        influxdb::check_datasources(r, &m, &datasources);
+        datasources.push(influxdb::datasource(influxdb));
+    }
     let dashboards = m
         .get("dashboards")
         .map(|n| read_dashboards(r, n, source.root, &datasources, alertmanager.is_some()))
@@ -246,6 +256,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
         pushgateway,
         node_exporter,
         blackbox,
+        influxdb,
         probes,
         agent: needs_agent.then_some(agent_service),
         jobs,

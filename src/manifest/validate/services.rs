@@ -265,6 +265,7 @@ pub(super) fn read_optional_service(
         "alertmanager" => ALERTMANAGER,
         "node_exporter" => NODE_EXPORTER,
         "blackbox_exporter" => BLACKBOX,
+        "influxdb" => crate::model::INFLUXDB,
         _ => PUSHGATEWAY,
     };
     let key_pos = m.key_pos(key)?;

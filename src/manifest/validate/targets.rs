@@ -285,6 +285,7 @@ pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) ->
             prefix,
             rewrite_loopback,
         }),
+        consul: None,
     }
 }
 

@@ -158,6 +158,36 @@ fn check_datasources(file: &RenderedFile, found: &mut Datasources, out: &mut Vec
                 "{at}: has secureJsonData but the file is not written as a secret"
             ));
         }
+        if ds["type"] == "influxdb" && ds["jsonData"]["version"] != "Flux" {
+            check_influxdb_1(ds, &at, out);
+        }
+    }
+}
+
+/// InfluxDB 1.x (InfluxQL): the database in `jsonData.dbName`, `jsonData.httpMode` GET or
+/// POST, the password in `secureJsonData.password` with its `user`, and an http(s) URL.
+fn check_influxdb_1(ds: &Value, at: &str, out: &mut Vec<String>) {
+    if str_field(&ds["jsonData"], "dbName").is_none() {
+        out.push(format!("{at}: influxdb without jsonData.dbName"));
+    }
+    match ds["jsonData"]["httpMode"].as_str() {
+        None | Some("GET") | Some("POST") => {}
+        Some(other) => out.push(format!(
+            "{at}: jsonData.httpMode `{other}` is not GET or POST"
+        )),
+    }
+    if ds.get("password").is_some() || ds.get("basicAuthPassword").is_some() {
+        out.push(format!(
+            "{at}: a plain-text password field (Grafana wants secureJsonData)"
+        ));
+    }
+    let password = str_field(&ds["secureJsonData"], "password").is_some();
+    if password && str_field(ds, "user").is_none() {
+        out.push(format!("{at}: secureJsonData.password without `user`"));
+    }
+    if !str_field(ds, "url").is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+    {
+        out.push(format!("{at}: influxdb without an http(s) url"));
     }
 }
 

@@ -7,6 +7,7 @@ mod apply;
 mod grafana;
 mod host;
 mod images;
+mod influxdb;
 mod ports;
 mod readiness;
 mod reload;
@@ -234,6 +235,18 @@ pub async fn up(stack: &Stack, options: &Options, printer: &Printer) -> Result<R
         printer,
     )
     .await?;
+
+    if let (Some(influx), Some(spec)) = (
+        &stack.influxdb,
+        specs.iter().find(|s| s.service == model::INFLUXDB),
+    ) {
+        if influxdb::ensure_database(&client, &spec.url(), influx).await? {
+            progress.line(&format!(
+                "  created InfluxDB's user `{}` and database `{}`",
+                influx.user, influx.database
+            ));
+        }
+    }
 
     if stack.grafana.enabled {
         grafana::apply_grafana_password(

@@ -278,7 +278,8 @@ fn agent_mode_needs_a_receiver_and_refuses_what_needs_local_queries() {
          alertmanager: {}\n\
          alerting: {builtin: true}\n\
          alerts: [{name: A, expr: up == 0}]\n\
-         dashboards: [go-runtime]\n",
+         dashboards: [go-runtime]\n\
+         influxdb: {}\n",
     )
     .unwrap_err();
     let got: Vec<(&str, usize)> = items.iter().map(|(m, _, l)| (m.as_str(), *l)).collect();
@@ -292,6 +293,7 @@ fn agent_mode_needs_a_receiver_and_refuses_what_needs_local_queries() {
             ("`alerting` cannot be used with `prometheus.mode: agent`: an agent evaluates no rules, the built-in alerts included", 5),
             ("`alerts` cannot be used with `prometheus.mode: agent`: alert rules are evaluated by a Prometheus server", 6),
             ("`dashboards` cannot be used with `prometheus.mode: agent`: Grafana needs a Prometheus it can query", 7),
+            ("`influxdb` cannot be used with `prometheus.mode: agent`: an edge host runs only what collects and forwards samples", 8),
         ]
     );
     assert!(items.iter().all(|(_, hint, _)| hint.is_some()), "{items:?}");
