@@ -586,6 +586,49 @@ async fn ctrl_c_in_the_middle_of_up_and_the_next_up_converges() {
     assert_eq!(container_ids(&name).len(), 4);
 }
 
+/// A container that already has the name `up` is about to give one of its own, and is not this
+/// project's, is left alone: `up` says whose name it is and changes nothing of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_of_someone_else_with_the_services_name_is_not_replaced() {
+    let Some(images) = images().await else { return };
+    let name = unique_project("name-taken");
+    let other = unique_project("name-owner");
+    let _guard = ProjectGuard::new(&name);
+    let _other_guard = ProjectGuard::new(&other);
+    let ports = Ports::new();
+    let taken = format!("monstack-{name}-pushgateway");
+    let made = Command::new("docker")
+        .args([
+            "create",
+            "--name",
+            &taken,
+            "--label",
+            &format!("io.monstack.project={other}"),
+            &images.pushgateway,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let foreign_id = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let project = Project::new().manifest(&manifest(&name, &images, &ports, ""));
+    let run = up(&project);
+    run.code(1);
+    assert!(
+        run.stderr.contains(&taken) && run.stderr.contains("is not this project's"),
+        "{}",
+        run.stderr
+    );
+    let still = Command::new("docker")
+        .args(["inspect", "--format", "{{.Id}}", &taken])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&still.stdout).trim(), foreign_id);
+}
+
 /// A first `up` whose Grafana never gets ready (a stand-in image: Grafana cannot be had here)
 /// still keeps the generated password, and the next `up` gives Grafana the same one: the
 /// data volume took the first.

@@ -306,23 +306,58 @@ impl Engine {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
-        let created = self
+        let created = match self
             .docker
-            .create_container(Some(options), body)
+            .create_container(Some(options.clone()), body.clone())
             .await
-            .map_err(|e| anyhow!("creating {}: {}", spec.name, docker_message(&e)))?;
+        {
+            // The name is taken by a container the plan did not see: one an interrupted `up`
+            // asked for, which the engine finished creating after it was listed. When it is
+            // this project's, it is replaced; anyone else's is left alone.
+            Err(e) if is_status(&e, 409) => {
+                let labels = self
+                    .docker
+                    .inspect_container(&spec.name, None)
+                    .await
+                    .ok()
+                    .and_then(|info| info.config)
+                    .and_then(|config| config.labels)
+                    .unwrap_or_default();
+                if labels.get(LABEL_PROJECT).map(String::as_str) != Some(project) {
+                    return Err(anyhow!(
+                        "creating {}: a container of that name exists and is not this project's: {}",
+                        spec.name,
+                        docker_message(&e)
+                    ));
+                }
+                self.remove(&spec.name).await?;
+                self.docker.create_container(Some(options), body).await
+            }
+            other => other,
+        }
+        .map_err(|e| anyhow!("creating {}: {}", spec.name, docker_message(&e)))?;
         Ok(created.id)
     }
 
     pub async fn start(&self, name: &str) -> anyhow::Result<()> {
+        match self.start_existing(name).await? {
+            true => Ok(()),
+            false => Err(anyhow!("starting {name}: no such container")),
+        }
+    }
+
+    /// Starts a container, or says `false` when it is gone: an interrupted `up`'s create that
+    /// the engine rolled back after the plan listed it.
+    pub async fn start_existing(&self, name: &str) -> anyhow::Result<bool> {
         match self
             .docker
             .start_container(name, None::<StartContainerOptions>)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             // Already running (started by an interrupted earlier run): what we wanted.
-            Err(e) if is_status(&e, 304) => Ok(()),
+            Err(e) if is_status(&e, 304) => Ok(true),
+            Err(e) if is_status(&e, 404) => Ok(false),
             Err(e) => Err(anyhow!("starting {name}: {}", docker_message(&e))),
         }
     }

@@ -31,7 +31,12 @@ pub async fn apply(
             engine.start(&spec.name).await?;
         }
         Action::Start { .. } => {
-            engine.start(&spec.name).await?;
+            if !engine.start_existing(&spec.name).await? {
+                // Listed a moment ago, gone now: made afresh, as a missing one would be.
+                engine.create(spec, &stack.project).await?;
+                engine.start(&spec.name).await?;
+                return Ok(None);
+            }
             if let Some(current) = current {
                 return Ok(Some((current.id.clone(), spec.config_hash.clone())));
             }
