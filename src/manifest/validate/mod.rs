@@ -225,6 +225,17 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
             source.display_name, pos.line, pos.col
         ));
     }
+    if let Some(p) = prometheus
+        .as_ref()
+        .filter(|p| p.remote_write_receiver && !p.service.bind.is_loopback())
+    {
+        // Prometheus has no login of its own: what reaches it may write and read every series.
+        let pos = m.key_pos("prometheus").unwrap_or(m.pos());
+        warnings.push(format!(
+            "{}:{}:{}: `remote_write_receiver` on {}:{}: anyone who reaches that address can write samples and query every series, without a password; keep it on an address only your hosts reach, or put an authenticating proxy in front",
+            source.display_name, pos.line, pos.col, p.service.bind, p.service.port
+        ));
+    }
     let needs_agent = discovery.etcd.is_some()
         || channels
             .iter()

@@ -331,3 +331,23 @@ fn skipped_verification_and_world_readable_secrets_are_warned_about() {
         ]
     );
 }
+
+#[test]
+fn a_receiver_reachable_from_other_hosts_is_warned_about_and_one_on_loopback_is_not() {
+    let dir = project();
+    let open = load(
+        dir.path(),
+        "project: central\nprometheus: {remote_write_receiver: true, bind: 0.0.0.0, port: 9095}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        open.warnings,
+        ["monstack.yaml:2:1: `remote_write_receiver` on 0.0.0.0:9095: anyone who reaches that address can write samples and query every series, without a password; keep it on an address only your hosts reach, or put an authenticating proxy in front"]
+    );
+    let local = load(
+        dir.path(),
+        "project: central\nprometheus: {remote_write_receiver: true}\n",
+    )
+    .unwrap();
+    assert!(local.warnings.is_empty(), "{:?}", local.warnings);
+}
