@@ -6,6 +6,7 @@
 mod alerts;
 mod channels;
 mod dashboards;
+mod etcd_cluster;
 mod datasources;
 mod probes;
 mod services;
@@ -158,7 +159,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
     }
     let discovery = m
         .get("discovery")
-        .map(|n| read_discovery(r, n, etcd.is_some()))
+        .map(|n| read_discovery(r, n, etcd.is_some(), source.root))
         .unwrap_or_default();
     let smtp = m.get("smtp").and_then(|n| read_smtp(r, n));
     let channels = m
