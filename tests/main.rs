@@ -7,6 +7,7 @@ mod architecture;
 mod cli;
 mod dashboards;
 mod discovery;
+mod etcd_cluster;
 mod export;
 mod exporters;
 mod hostile;

@@ -432,13 +432,29 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             "--listen".into(),
             format!("0.0.0.0:{}", model::AGENT_PORT),
         ];
-        if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
-            agent.cmd.extend([
-                "--etcd".into(),
-                "http://etcd:2379".into(),
-                "--prefix".into(),
-                discovery.prefix.clone(),
-            ]);
+        let own_etcd = stack.etcd.is_some();
+        if let Some(discovery) = stack
+            .discovery
+            .etcd
+            .as_ref()
+            .filter(|d| d.cluster.is_some() || own_etcd)
+        {
+            match &discovery.cluster {
+                Some(cluster) => {
+                    let (args, mounts) = external_etcd(cluster);
+                    agent.cmd.extend(args);
+                    agent.mounts.extend(mounts);
+                }
+                None => agent.cmd.extend([
+                    "--etcd".into(),
+                    "http://etcd:2379".into(),
+                    "--etcd-progress-interval".into(),
+                    "30s".into(),
+                ]),
+            }
+            agent
+                .cmd
+                .extend(["--prefix".into(), discovery.prefix.clone()]);
             agent
                 .cmd
                 .extend(["--targets-dir".into(), "/targets".into()]);
@@ -473,6 +489,41 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         spec.config_hash = hash_config(&spec.spec_hash, &spec.config_files, tree);
     }
     specs
+}
+
+/// Where the agent container finds the files of an existing etcd cluster's TLS and user.
+const ETCD_FILES_MOUNT: &str = "/etc/monstack-agent-etcd";
+
+/// The agent's flags for an existing etcd cluster, and the read-only mounts of its files: each
+/// file is mounted itself (never copied), so it stays readable by whom its owner decided; the
+/// agent runs as the host user.
+fn external_etcd(cluster: &model::EtcdCluster) -> (Vec<String>, Vec<Mount>) {
+    let mut args = vec!["--etcd".to_string(), cluster.endpoints.join(",")];
+    let mut mounts = Vec::new();
+    let mut file = |flag: &str, path: &std::path::Path, name: &str| {
+        let target = format!("{ETCD_FILES_MOUNT}/{name}");
+        args.extend([flag.to_string(), target.clone()]);
+        mounts.push(Mount {
+            source: MountSource::Bind(path.to_string_lossy().into_owned()),
+            target,
+            read_only: true,
+            propagation: None,
+        });
+    };
+    if let Some(tls) = &cluster.tls {
+        if let Some(ca) = &tls.ca {
+            file("--etcd-ca", ca, "ca.pem");
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+            file("--etcd-cert", cert, "cert.pem");
+            file("--etcd-key", key, "key.pem");
+        }
+    }
+    if let (Some(user), Some(password)) = (&cluster.username, &cluster.password_file) {
+        file("--etcd-password-file", password, "password");
+        args.extend(["--etcd-user".to_string(), user.clone()]);
+    }
+    (args, mounts)
 }
 
 /// The address node_exporter listens on in the host's network namespace: its `bind`, except

@@ -60,6 +60,18 @@ pub(super) fn classify(status: StatusCode, body: &[u8], error: anyhow::Error) ->
     }
 }
 
+/// etcd's answer as an error, with the way out when etcd's message alone does not say it.
+pub(super) fn refused(doing: String, status: StatusCode, body: &[u8]) -> anyhow::Error {
+    let text = String::from_utf8_lossy(body);
+    let hint = if text.contains("CommonName of client sending a request against gateway") {
+        " (etcd's JSON gateway refuses a client certificate with a CommonName when \
+         --client-cert-auth is on: issue one without a CN, the user comes from `username`)"
+    } else {
+        ""
+    };
+    anyhow!("{doing} answered HTTP {status}: {}{hint}", snippet(body))
+}
+
 /// etcd's messages for a token that expired (or came from before a restart of the member), and
 /// for one issued before the auth store changed: clientv3 authenticates again on both.
 pub(super) fn is_bad_token(text: &str) -> bool {
@@ -213,7 +225,7 @@ impl Auth {
             tracing::debug!("etcd at {base} has auth disabled; sending no token");
             return Ok(String::new());
         }
-        let error = anyhow!("{doing}: HTTP {status}: {}", snippet(&bytes));
+        let error = refused(doing, status, &bytes);
         Err(match classify(status, &bytes, error) {
             Failure::BadToken(e) => Failure::Refused(e),
             other => other,

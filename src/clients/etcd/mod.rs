@@ -41,6 +41,9 @@ use watch::{interpret, FrameBuffer, WatchFrame};
 /// connection is dead.
 pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(21 * 60);
 
+/// How long a call waits before asking members that had no leader again.
+const ELECTION_PAUSE: Duration = Duration::from_millis(500);
+
 #[derive(Clone, Debug)]
 pub struct Etcd {
     endpoints: Arc<Endpoints>,
@@ -165,6 +168,11 @@ impl Etcd {
     /// The member in use now.
     pub fn base_url(&self) -> &str {
         self.endpoints.current().1
+    }
+
+    /// How many members the client knows.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
     }
 
     /// Every endpoint, comma-separated, for messages.
@@ -320,6 +328,10 @@ impl Etcd {
     async fn call<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T> {
         let mut untried = self.endpoints.len();
         let mut reauthenticated = false;
+        // A member that answers 503 is alive but has no leader (an election, a few hundred ms):
+        // then the whole round is tried again, twice, after a pause.
+        let mut rounds_left = 2;
+        let mut answered_unavailable = false;
         let mut errors = Vec::new();
         loop {
             let (index, base) = self.endpoints.current();
@@ -331,14 +343,26 @@ impl Etcd {
                 }
                 Err(Failure::Unreachable(e)) => {
                     self.endpoints.failed(index);
-                    errors.push(format!("{e:#}"));
+                    let text = format!("{e:#}");
+                    answered_unavailable |= text.contains("HTTP 5");
+                    errors.push(text);
                     untried -= 1;
-                    if untried == 0 {
-                        return Err(match errors.len() {
-                            1 => anyhow!(errors.remove(0)),
-                            _ => anyhow!("no member answered: {}", errors.join("; ")),
-                        });
+                    if untried > 0 {
+                        continue;
                     }
+                    if answered_unavailable && rounds_left > 0 {
+                        rounds_left -= 1;
+                        untried = self.endpoints.len();
+                        answered_unavailable = false;
+                        tokio::time::sleep(ELECTION_PAUSE).await;
+                        continue;
+                    }
+                    let last = errors.len().saturating_sub(self.endpoints.len());
+                    let errors = &errors[last..];
+                    return Err(match errors {
+                        [one] => anyhow!(one.clone()),
+                        _ => anyhow!("no member answered: {}", errors.join("; ")),
+                    });
                 }
                 Err(other) => return Err(other.into_error()),
             }
@@ -381,7 +405,7 @@ impl Etcd {
             Failure::Unreachable(anyhow!("reading the answer to POST {url}: {e}"))
         })?;
         if status != StatusCode::OK {
-            let error = anyhow!("POST {url} answered HTTP {status}: {}", snippet(&bytes));
+            let error = connection::refused(format!("POST {url}"), status, &bytes);
             let failure = classify(status, &bytes, error);
             if matches!(failure, Failure::BadToken(_)) {
                 self.forget_token(token.as_deref());

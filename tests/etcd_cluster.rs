@@ -1,0 +1,204 @@
+//! Discovery from an existing etcd cluster (`discovery.etcd.endpoints`): three etcd 3.5
+//! members with client TLS and auth, the agent's bridge and `register`'s keep-alive using them,
+//! a member dying under them and their token expiring.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monstack::agent::discovery::{run_bridge, BridgeMetrics};
+use monstack::clients::etcd::Etcd;
+
+use crate::support::etcd_cluster::TestCluster;
+
+const TOKEN_TTL_SECS: u32 = 2;
+/// Prometheus' file_sd floor (`--scrape.discovery-reload-interval`, 5 s): a registration made
+/// after a member died must reach the files within twice that.
+const TWICE_THE_DISCOVERY_FLOOR: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `(service, id)` of every target in the files of `dir`.
+fn file_targets(dir: &Path) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let groups: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+        for group in groups {
+            found.insert((
+                group["labels"]["service"].as_str().unwrap_or("").to_string(),
+                group["labels"]["service_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            ));
+        }
+    }
+    found
+}
+
+/// `(service, id)` of every registration in etcd.
+async fn etcd_targets(etcd: &Etcd) -> BTreeSet<(String, String)> {
+    etcd.range_prefix("/service/")
+        .await
+        .unwrap()
+        .kvs
+        .iter()
+        .filter_map(|kv| {
+            let rest = kv.key.strip_prefix("/service/")?;
+            let (service, id) = rest.split_once('/')?;
+            Some((service.to_string(), id.to_string()))
+        })
+        .collect()
+}
+
+async fn wait_for(what: &str, limit: Duration, cluster: &TestCluster, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > limit {
+            panic!("{what}: not after {limit:?}\n{}", cluster.logs());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn register_value(host: &str, port: u16) -> Vec<u8> {
+    format!(r#"{{"host":"{host}","port":{port}}}"#).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_follows_a_tls_auth_cluster_through_a_dead_member_and_an_expired_token() {
+    let Some(mut cluster) = TestCluster::start(TOKEN_TTL_SECS).await else {
+        return;
+    };
+    let targets = cluster.dir.path().join("targets");
+    // The test's own client lists the members the other way round, so it keeps writing
+    // through a member the agent is not talking to.
+    let admin = cluster.client(&[2, 1, 0]);
+    for (name, id) in [("api", "1"), ("api", "2"), ("web", "1")] {
+        admin
+            .put(
+                &format!("/service/{name}/{id}"),
+                &register_value("10.0.0.1", 8080),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let agent = cluster.client(&[0, 1, 2]);
+    let metrics = Arc::new(BridgeMetrics::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bridge = tokio::spawn(run_bridge(
+        agent.clone(),
+        "/service/",
+        targets.clone(),
+        metrics.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    wait_for("the first listing", WAIT, &cluster, || {
+        file_targets(&targets).len() == 3
+    })
+    .await;
+
+    // The member the agent talks to dies.
+    let first = cluster.member_at(agent.base_url());
+    assert_eq!(first, 0);
+    cluster.kill(first);
+    let killed = Instant::now();
+    admin
+        .put("/service/late/1", &register_value("10.0.0.2", 80), None)
+        .await
+        .unwrap();
+    wait_for(
+        "a registration made after the agent's member died",
+        TWICE_THE_DISCOVERY_FLOOR,
+        &cluster,
+        || file_targets(&targets).contains(&("late".into(), "1".into())),
+    )
+    .await;
+    eprintln!("member killed -> next registration in the files: {:?}", killed.elapsed());
+    assert_ne!(cluster.member_at(agent.base_url()), first, "the agent moved on");
+    assert_eq!(file_targets(&targets), etcd_targets(&admin).await, "nothing lost");
+
+    // Both clients' tokens expire while nothing uses them (the open watch does not).
+    cluster.restart(first).await;
+    tokio::time::sleep(Duration::from_secs(u64::from(TOKEN_TTL_SECS) + 2)).await;
+    admin.delete("/service/api/2").await.unwrap();
+    wait_for("a delete after the tokens expired", WAIT, &cluster, || {
+        !file_targets(&targets).contains(&("api".into(), "2".into()))
+    })
+    .await;
+
+    // The agent's second member dies: its new watch starts with an expired token, which etcd
+    // cancels; the agent authenticates again and resumes from its revision elsewhere.
+    let second = cluster.member_at(agent.base_url());
+    let restarts = metrics.watch_restarts.load(Ordering::Relaxed);
+    cluster.kill(second);
+    admin
+        .put("/service/later/1", &register_value("10.0.0.3", 80), None)
+        .await
+        .unwrap();
+    wait_for(
+        "a registration after the second failover",
+        TWICE_THE_DISCOVERY_FLOOR,
+        &cluster,
+        || file_targets(&targets).contains(&("later".into(), "1".into())),
+    )
+    .await;
+    assert!(metrics.watch_restarts.load(Ordering::Relaxed) > restarts);
+    assert_eq!(file_targets(&targets), etcd_targets(&admin).await, "nothing lost");
+    let _ = stop.send(());
+    bridge.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_keeps_its_lease_on_a_tls_auth_cluster_when_its_member_dies() {
+    let Some(mut cluster) = TestCluster::start(TOKEN_TTL_SECS).await else {
+        return;
+    };
+    let admin = cluster.client(&[2]);
+    let etcd = cluster.client(&[0, 1, 2]);
+    let printer = monstack::output::Printer::new(true, monstack::output::ColorChoice::Never);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (leased_tx, leased_rx) = tokio::sync::oneshot::channel::<i64>();
+    let key = "/service/reg/1";
+    let register = {
+        let etcd = etcd.clone();
+        tokio::spawn(async move {
+            monstack::project::register::keep_registered(
+                &etcd,
+                key,
+                &register_value("10.0.0.9", 9000),
+                2,
+                &printer,
+                async move {
+                    let _ = stopped.await;
+                },
+                |lease| {
+                    let _ = leased_tx.send(lease);
+                },
+            )
+            .await
+        })
+    };
+    let lease = tokio::time::timeout(WAIT, leased_rx).await.unwrap().unwrap();
+    cluster.kill(cluster.member_at(etcd.base_url()));
+    // Several TTLs (and a token expiry) later, the key is there, on the same lease.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let listed = admin.range_prefix("/service/").await.unwrap();
+    assert_eq!(listed.kvs.len(), 1, "{}", cluster.logs());
+    assert_eq!((listed.kvs[0].key.as_str(), listed.kvs[0].lease), (key, lease));
+    assert!(admin.time_to_live(lease).await.unwrap().is_some());
+    // Stopping revokes the lease: the key goes at once.
+    stop.send(()).unwrap();
+    register.await.unwrap().unwrap();
+    assert!(admin.range_prefix("/service/").await.unwrap().kvs.is_empty());
+}
