@@ -202,3 +202,52 @@ async fn register_keeps_its_lease_on_a_tls_auth_cluster_when_its_member_dies() {
     register.await.unwrap().unwrap();
     assert!(admin.range_prefix("/service/").await.unwrap().kvs.is_empty());
 }
+
+/// The manifest of a host that uses an existing cluster (the README's snippet): it validates and
+/// renders with the stack's etcd left out, and neither the password nor the key shows up in
+/// the output at any verbosity or in `.monstack/`.
+pub const EXISTING_CLUSTER_MANIFEST: &str = "\
+project: shop
+discovery:
+  etcd:
+    endpoints:
+      - https://10.0.0.11:2379
+      - https://10.0.0.12:2379
+      - https://10.0.0.13:2379
+    tls:
+      ca: etcd/ca.pem
+      cert: etcd/monstack.pem
+      key: etcd/monstack-key.pem
+    username: monstack
+    password_file: etcd/password
+";
+
+#[test]
+fn a_manifest_naming_an_existing_cluster_validates_renders_and_keeps_its_secrets() {
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
+    let password = "etcd-pass-Zq81";
+    let project = crate::support::Project::new()
+        .file("etcd/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        .file("etcd/monstack.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        .file("etcd/monstack-key.pem", key)
+        .file("etcd/password", &format!("{password}\n"))
+        .manifest(EXISTING_CLUSTER_MANIFEST);
+    let validated = project.run(&["-vv", "validate"]);
+    validated.success();
+    let rendered = project.run(&["-vv", "render"]);
+    rendered.success();
+    for run in [validated, rendered] {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(password) && !text.contains("MIGHAgEA"), "{text}");
+        }
+    }
+    let prometheus = project.read(".monstack/prometheus/prometheus.yml");
+    assert!(prometheus.contains("etcd-discovered"), "{prometheus}");
+    assert!(!prometheus.contains("job_name: etcd\n"), "no scrape of a stack etcd");
+    let rendered = std::process::Command::new("grep")
+        .args(["-rl", password, ".monstack"])
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    assert!(rendered.stdout.is_empty(), "the password was copied into .monstack");
+}

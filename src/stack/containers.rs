@@ -599,6 +599,8 @@ mod tests {
                 "0.0.0.0:8060",
                 "--etcd",
                 "http://etcd:2379",
+                "--etcd-progress-interval",
+                "30s",
                 "--prefix",
                 "/service/",
                 "--targets-dir",
@@ -674,6 +676,59 @@ mod tests {
         for service in ["prometheus", "etcd", "pushgateway"] {
             assert!(find(&all, service).group_add.is_empty(), "{service}");
         }
+    }
+
+    /// `discovery.etcd.endpoints`: no etcd container; the agent gets the endpoints and its files
+    /// mounted read-only one by one (never copied), and runs as the host user who can read them.
+    #[test]
+    fn an_existing_etcd_cluster_replaces_the_stacks_etcd_and_its_files_are_mounted_read_only() {
+        let mut stack = testkit::full();
+        stack.etcd = None;
+        stack.discovery.etcd.as_mut().unwrap().cluster = Some(model::EtcdCluster {
+            endpoints: vec!["https://10.0.0.11:2379".into(), "https://etcd-2.lan:2379".into()],
+            tls: Some(model::EtcdTls {
+                ca: Some("/srv/etcd/ca.pem".into()),
+                cert: Some("/srv/etcd/agent.pem".into()),
+                key: Some("/srv/etcd/agent-key.pem".into()),
+            }),
+            username: Some("monstack".into()),
+            password_file: Some("/srv/etcd/password".into()),
+        });
+        let all = specs(&stack);
+        assert!(all.iter().all(|s| s.service != "etcd"));
+        let agent = find(&all, "agent");
+        let cmd = agent.cmd.join(" ");
+        assert!(
+            cmd.starts_with(
+                "agent --listen 0.0.0.0:8060 --etcd https://10.0.0.11:2379,https://etcd-2.lan:2379 \
+                 --etcd-ca /etc/monstack-agent-etcd/ca.pem \
+                 --etcd-cert /etc/monstack-agent-etcd/cert.pem \
+                 --etcd-key /etc/monstack-agent-etcd/key.pem \
+                 --etcd-password-file /etc/monstack-agent-etcd/password --etcd-user monstack \
+                 --prefix /service/ --targets-dir /targets"
+            ),
+            "{cmd}"
+        );
+        let files: Vec<(String, String, bool)> = agent
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.source {
+                MountSource::Bind(source) if source.starts_with("/srv/") => {
+                    Some((source.clone(), m.target.clone(), m.read_only))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            ("/srv/etcd/ca.pem", "ca.pem"),
+            ("/srv/etcd/agent.pem", "cert.pem"),
+            ("/srv/etcd/agent-key.pem", "key.pem"),
+            ("/srv/etcd/password", "password"),
+        ]
+        .map(|(s, t)| (s.to_string(), format!("/etc/monstack-agent-etcd/{t}"), true));
+        assert_eq!(files, expected);
+        assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+        assert_eq!(agent.network, network_name(&stack.project), "the stack's network");
     }
 
     #[test]

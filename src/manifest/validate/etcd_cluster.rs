@@ -113,6 +113,14 @@ pub(super) fn read_cluster(r: &mut Reader, e: &Obj, root: &Path) -> Option<EtcdC
 /// `http(s)://host:port` and nothing else; returns it without a trailing `/`, and its scheme.
 fn check_endpoint(r: &mut Reader, text: &str, pos: Pos) -> Option<(String, String)> {
     let example = "e.g. `https://10.0.0.11:2379`".to_string();
+    if !text.contains("://") {
+        r.error(
+            pos,
+            format!("endpoint `{text}` has no scheme"),
+            Some(format!("write `https://{text}` (or `http://` without TLS)")),
+        );
+        return None;
+    }
     let Ok(url) = reqwest::Url::parse(text) else {
         r.error(pos, format!("endpoint `{text}` is not a URL"), Some(example));
         return None;
@@ -214,14 +222,17 @@ fn existing_file(
     match std::fs::metadata(&path) {
         Ok(meta) if meta.is_file() => Some(path),
         Ok(_) => {
-            r.error(node.pos, format!("`{what}`: {} is not a file", path.display()), None);
+            r.error(node.pos, format!("`{what}`: {text} is not a file"), None);
             None
         }
         Err(e) => {
             r.error(
                 node.pos,
-                format!("`{what}`: cannot read {}: {e}", path.display()),
-                Some("paths are relative to the manifest's directory".into()),
+                format!("`{what}`: cannot read {text}: {e}"),
+                Some(format!(
+                    "paths are relative to the manifest's directory (this one is {})",
+                    path.display()
+                )),
             );
             None
         }
