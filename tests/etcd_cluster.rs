@@ -32,7 +32,10 @@ fn file_targets(dir: &Path) -> BTreeSet<(String, String)> {
         let groups: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
         for group in groups {
             found.insert((
-                group["labels"]["service"].as_str().unwrap_or("").to_string(),
+                group["labels"]["service"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
                 group["labels"]["service_id"]
                     .as_str()
                     .unwrap_or("")
@@ -124,9 +127,20 @@ async fn the_bridge_follows_a_tls_auth_cluster_through_a_dead_member_and_an_expi
         || file_targets(&targets).contains(&("late".into(), "1".into())),
     )
     .await;
-    eprintln!("member killed -> next registration in the files: {:?}", killed.elapsed());
-    assert_ne!(cluster.member_at(agent.base_url()), first, "the agent moved on");
-    assert_eq!(file_targets(&targets), etcd_targets(&admin).await, "nothing lost");
+    eprintln!(
+        "member killed -> next registration in the files: {:?}",
+        killed.elapsed()
+    );
+    assert_ne!(
+        cluster.member_at(agent.base_url()),
+        first,
+        "the agent moved on"
+    );
+    assert_eq!(
+        file_targets(&targets),
+        etcd_targets(&admin).await,
+        "nothing lost"
+    );
 
     // Both clients' tokens expire while nothing uses them (the open watch does not).
     cluster.restart(first).await;
@@ -154,7 +168,11 @@ async fn the_bridge_follows_a_tls_auth_cluster_through_a_dead_member_and_an_expi
     )
     .await;
     assert!(metrics.watch_restarts.load(Ordering::Relaxed) > restarts);
-    assert_eq!(file_targets(&targets), etcd_targets(&admin).await, "nothing lost");
+    assert_eq!(
+        file_targets(&targets),
+        etcd_targets(&admin).await,
+        "nothing lost"
+    );
     let _ = stop.send(());
     bridge.await.unwrap();
 }
@@ -189,18 +207,29 @@ async fn register_keeps_its_lease_on_a_tls_auth_cluster_when_its_member_dies() {
             .await
         })
     };
-    let lease = tokio::time::timeout(WAIT, leased_rx).await.unwrap().unwrap();
+    let lease = tokio::time::timeout(WAIT, leased_rx)
+        .await
+        .unwrap()
+        .unwrap();
     cluster.kill(cluster.member_at(etcd.base_url()));
     // Several TTLs (and a token expiry) later, the key is there, on the same lease.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let listed = admin.range_prefix("/service/").await.unwrap();
     assert_eq!(listed.kvs.len(), 1, "{}", cluster.logs());
-    assert_eq!((listed.kvs[0].key.as_str(), listed.kvs[0].lease), (key, lease));
+    assert_eq!(
+        (listed.kvs[0].key.as_str(), listed.kvs[0].lease),
+        (key, lease)
+    );
     assert!(admin.time_to_live(lease).await.unwrap().is_some());
     // Stopping revokes the lease: the key goes at once.
     stop.send(()).unwrap();
     register.await.unwrap().unwrap();
-    assert!(admin.range_prefix("/service/").await.unwrap().kvs.is_empty());
+    assert!(admin
+        .range_prefix("/service/")
+        .await
+        .unwrap()
+        .kvs
+        .is_empty());
 }
 
 /// The manifest of a host that uses an existing cluster (the README's snippet): it validates and
@@ -227,8 +256,14 @@ fn a_manifest_naming_an_existing_cluster_validates_renders_and_keeps_its_secrets
     let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
     let password = "etcd-pass-Zq81";
     let project = crate::support::Project::new()
-        .file("etcd/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-        .file("etcd/monstack.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        .file(
+            "etcd/ca.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .file(
+            "etcd/monstack.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
         .file("etcd/monstack-key.pem", key)
         .file("etcd/password", &format!("{password}\n"))
         .manifest(EXISTING_CLUSTER_MANIFEST);
@@ -238,16 +273,25 @@ fn a_manifest_naming_an_existing_cluster_validates_renders_and_keeps_its_secrets
     rendered.success();
     for run in [validated, rendered] {
         for text in [&run.stdout, &run.stderr] {
-            assert!(!text.contains(password) && !text.contains("MIGHAgEA"), "{text}");
+            assert!(
+                !text.contains(password) && !text.contains("MIGHAgEA"),
+                "{text}"
+            );
         }
     }
     let prometheus = project.read(".monstack/prometheus/prometheus.yml");
     assert!(prometheus.contains("etcd-discovered"), "{prometheus}");
-    assert!(!prometheus.contains("job_name: etcd\n"), "no scrape of a stack etcd");
+    assert!(
+        !prometheus.contains("job_name: etcd\n"),
+        "no scrape of a stack etcd"
+    );
     let rendered = std::process::Command::new("grep")
         .args(["-rl", password, ".monstack"])
         .current_dir(project.path())
         .output()
         .unwrap();
-    assert!(rendered.stdout.is_empty(), "the password was copied into .monstack");
+    assert!(
+        rendered.stdout.is_empty(),
+        "the password was copied into .monstack"
+    );
 }

@@ -56,11 +56,14 @@ fn with_flags(mut base: EtcdCluster, endpoints: &[String], access: &EtcdAccess) 
 fn idle_timeout(access: &EtcdAccess, default: Duration) -> Result<Duration> {
     let interval = match &access.etcd_progress_interval {
         Some(text) => model::Duration::parse(text)
-            .map(|d| Duration::from_millis(d.as_millis() as u64))
+            .map(|d| Duration::from_millis(d.as_millis()))
             .map_err(|e| {
                 Error::usage(
                     format!("--etcd-progress-interval: {e}"),
-                    Some("e.g. 10m, the cluster's --experimental-watch-progress-notify-interval".to_string()),
+                    Some(
+                        "e.g. 10m, the cluster's --experimental-watch-progress-notify-interval"
+                            .to_string(),
+                    ),
                 )
             })?,
         None => default,

@@ -19,7 +19,12 @@ pub fn etcd_of(stack: &Stack) -> Result<(Etcd, String)> {
         .etcd
         .as_ref()
         .map_or("/service/".to_string(), |d| d.prefix.clone());
-    if let Some(cluster) = stack.discovery.etcd.as_ref().and_then(|d| d.cluster.as_ref()) {
+    if let Some(cluster) = stack
+        .discovery
+        .etcd
+        .as_ref()
+        .and_then(|d| d.cluster.as_ref())
+    {
         return Ok((Etcd::connect(cluster)?, prefix));
     }
     let Some(etcd) = &stack.etcd else {
@@ -76,7 +81,8 @@ pub async fn keep_registered(
         match etcd.keep_alive(lease).await {
             Ok(left) if left > 0 => {}
             Ok(_) => {
-                printer.warn("the lease expired (etcd was unreachable too long); registering again");
+                printer
+                    .warn("the lease expired (etcd was unreachable too long); registering again");
                 match register(etcd, key, value, ttl_secs).await {
                     Ok(new) => lease = new,
                     Err(e) => printer.warn(&format!("{e:#}; retrying")),

@@ -685,7 +685,10 @@ mod tests {
         let mut stack = testkit::full();
         stack.etcd = None;
         stack.discovery.etcd.as_mut().unwrap().cluster = Some(model::EtcdCluster {
-            endpoints: vec!["https://10.0.0.11:2379".into(), "https://etcd-2.lan:2379".into()],
+            endpoints: vec![
+                "https://10.0.0.11:2379".into(),
+                "https://etcd-2.lan:2379".into(),
+            ],
             tls: Some(model::EtcdTls {
                 ca: Some("/srv/etcd/ca.pem".into()),
                 cert: Some("/srv/etcd/agent.pem".into()),
@@ -728,7 +731,11 @@ mod tests {
         .map(|(s, t)| (s.to_string(), format!("/etc/monstack-agent-etcd/{t}"), true));
         assert_eq!(files, expected);
         assert_eq!(agent.user.as_deref(), Some("1000:1000"));
-        assert_eq!(agent.network, network_name(&stack.project), "the stack's network");
+        assert_eq!(
+            agent.network,
+            network_name(&stack.project),
+            "the stack's network"
+        );
     }
 
     #[test]

@@ -110,8 +110,14 @@ impl TestCluster {
             .arg(format!("--initial-cluster={}", initial.join(",")))
             .arg("--initial-cluster-token=monstack-test")
             .arg(format!("--cert-file={}", dir.join("server.pem").display()))
-            .arg(format!("--key-file={}", dir.join("server-key.pem").display()))
-            .arg(format!("--trusted-ca-file={}", dir.join("ca.pem").display()))
+            .arg(format!(
+                "--key-file={}",
+                dir.join("server-key.pem").display()
+            ))
+            .arg(format!(
+                "--trusted-ca-file={}",
+                dir.join("ca.pem").display()
+            ))
             .arg("--client-cert-auth")
             .arg("--auth-token=simple")
             .arg(format!("--auth-token-ttl={}", self.token_ttl_secs))
@@ -224,8 +230,8 @@ impl TestCluster {
 /// 0600) and returns their paths.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
     use rcgen::{
-        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
     let write = |name: &str, text: &str, secret: bool| {
         let path = dir.join(name);
@@ -265,13 +271,12 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
     let (server, server_key) = leaf(
         Some("etcd-member"),
         vec!["127.0.0.1".into(), "localhost".into()],
-        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
     );
-    let (client, client_key) = leaf(
-        None,
-        Vec::new(),
-        vec![ExtendedKeyUsagePurpose::ClientAuth],
-    );
+    let (client, client_key) = leaf(None, Vec::new(), vec![ExtendedKeyUsagePurpose::ClientAuth]);
     (
         write("ca.pem", &ca_cert.pem(), false),
         write("client.pem", &client, false),

@@ -215,7 +215,9 @@ impl Auth {
                 Failure::Refused(anyhow!("{doing}: an answer without a token ({e})"))
             })?;
             if answer.token.is_empty() {
-                return Err(Failure::Refused(anyhow!("{doing}: an answer without a token")));
+                return Err(Failure::Refused(anyhow!(
+                    "{doing}: an answer without a token"
+                )));
             }
             tracing::debug!("authenticated to etcd at {base} as `{}`", self.username);
             return Ok(answer.token);
@@ -265,7 +267,10 @@ pub fn cluster_client(cluster: &EtcdCluster) -> Result<Client> {
                 .ok()
                 .filter(|roots| !roots.is_empty())
                 .ok_or_else(|| {
-                    anyhow!("{}: no PEM certificate (BEGIN CERTIFICATE) in it", ca.display())
+                    anyhow!(
+                        "{}: no PEM certificate (BEGIN CERTIFICATE) in it",
+                        ca.display()
+                    )
                 })?;
             builder = builder.tls_built_in_root_certs(false);
             for root in roots {
@@ -292,7 +297,10 @@ pub fn identity(cert: &Path, key: &Path) -> Result<reqwest::Identity> {
         .with_context(|| format!("reading the etcd client key {}", key.display()))?;
     let cert_blocks = pem_blocks(&certs, |label| label == "CERTIFICATE");
     if cert_blocks.is_empty() {
-        bail!("{}: no PEM certificate (BEGIN CERTIFICATE) in it", cert.display());
+        bail!(
+            "{}: no PEM certificate (BEGIN CERTIFICATE) in it",
+            cert.display()
+        );
     }
     if !pem_blocks(&key_text, |label| label == "ENCRYPTED PRIVATE KEY").is_empty()
         || key_text.contains("Proc-Type: 4,ENCRYPTED")
@@ -371,28 +379,38 @@ mod tests {
 
     #[test]
     fn answers_are_sorted_into_retry_elsewhere_authenticate_again_or_give_up() {
-        let sort = |status: u16, body: &str| {
-            match classify(
-                StatusCode::from_u16(status).unwrap(),
-                body.as_bytes(),
-                anyhow!("x"),
-            ) {
-                Failure::Unreachable(_) => "next",
-                Failure::BadToken(_) => "auth",
-                Failure::Refused(_) => "fail",
-            }
+        let sort = |status: u16, body: &str| match classify(
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+            anyhow!("x"),
+        ) {
+            Failure::Unreachable(_) => "next",
+            Failure::BadToken(_) => "auth",
+            Failure::Refused(_) => "fail",
         };
         assert_eq!(
-            sort(401, r#"{"code":16,"message":"etcdserver: invalid auth token"}"#),
+            sort(
+                401,
+                r#"{"code":16,"message":"etcdserver: invalid auth token"}"#
+            ),
             "auth"
         );
-        assert_eq!(sort(503, r#"{"code":14,"message":"etcdserver: no leader"}"#), "next");
         assert_eq!(
-            sort(400, r#"{"code":3,"message":"etcdserver: user name is empty"}"#),
+            sort(503, r#"{"code":14,"message":"etcdserver: no leader"}"#),
+            "next"
+        );
+        assert_eq!(
+            sort(
+                400,
+                r#"{"code":3,"message":"etcdserver: user name is empty"}"#
+            ),
             "fail"
         );
         assert_eq!(
-            sort(403, r#"{"code":7,"message":"etcdserver: permission denied"}"#),
+            sort(
+                403,
+                r#"{"code":7,"message":"etcdserver: permission denied"}"#
+            ),
             "fail"
         );
     }
@@ -420,8 +438,14 @@ mod tests {
             "error ***"
         );
         std::fs::write(&file, "\n").unwrap();
-        assert!(read_password(&file).unwrap_err().to_string().contains("is empty"));
+        assert!(read_password(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is empty"));
         let missing = format!("{:#}", read_password(&dir.path().join("none")).unwrap_err());
-        assert!(missing.starts_with("reading the etcd password from"), "{missing}");
+        assert!(
+            missing.starts_with("reading the etcd password from"),
+            "{missing}"
+        );
     }
 }

@@ -401,9 +401,9 @@ impl Etcd {
             .await
             .map_err(|e| Failure::Unreachable(anyhow!("POST {url}: {}", error_chain(&e))))?;
         let status = response.status();
-        let bytes = read_body(response, MAX_BODY_BYTES).await.map_err(|e| {
-            Failure::Unreachable(anyhow!("reading the answer to POST {url}: {e}"))
-        })?;
+        let bytes = read_body(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| Failure::Unreachable(anyhow!("reading the answer to POST {url}: {e}")))?;
         if status != StatusCode::OK {
             let error = connection::refused(format!("POST {url}"), status, &bytes);
             let failure = classify(status, &bytes, error);

@@ -193,7 +193,14 @@ pub(super) fn stream(
     body: serde_json::Value,
     watching: String,
 ) -> impl Stream<Item = Result<WatchEvent, WatchError>> + Send + 'static {
-    futures_util::stream::unfold(WatchState::Start { etcd, body, watching }, next_watch_item)
+    futures_util::stream::unfold(
+        WatchState::Start {
+            etcd,
+            body,
+            watching,
+        },
+        next_watch_item,
+    )
 }
 
 enum WatchState {
@@ -345,8 +352,7 @@ async fn next_watch_item(
                         } else {
                             format!(" in the middle of {}", snippet(&frames.pending))
                         };
-                        let error =
-                            anyhow!("{}: etcd closed the stream{leftover}", on.watching);
+                        let error = anyhow!("{}: etcd closed the stream{leftover}", on.watching);
                         return on.fail(other(error));
                     }
                     Ok(Ok(Some(chunk))) => chunk,

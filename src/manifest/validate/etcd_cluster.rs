@@ -93,7 +93,10 @@ pub(super) fn read_cluster(r: &mut Reader, e: &Obj, root: &Path) -> Option<EtcdC
         (Some(n), None) => r.error(
             n.pos,
             "`username` without `password_file`",
-            Some("put the password in a file readable by you alone and name it in `password_file`".into()),
+            Some(
+                "put the password in a file readable by you alone and name it in `password_file`"
+                    .into(),
+            ),
         ),
         (None, Some(n)) => r.error(
             n.pos,
@@ -122,7 +125,11 @@ fn check_endpoint(r: &mut Reader, text: &str, pos: Pos) -> Option<(String, Strin
         return None;
     }
     let Ok(url) = reqwest::Url::parse(text) else {
-        r.error(pos, format!("endpoint `{text}` is not a URL"), Some(example));
+        r.error(
+            pos,
+            format!("endpoint `{text}` is not a URL"),
+            Some(example),
+        );
         return None;
     };
     let scheme = url.scheme().to_string();
@@ -137,7 +144,10 @@ fn check_endpoint(r: &mut Reader, text: &str, pos: Pos) -> Option<(String, Strin
     if !url.username().is_empty() || url.password().is_some() {
         r.error(
             pos,
-            format!("endpoint `{}`: credentials do not go into the URL", crate::output::redact::redact(text)),
+            format!(
+                "endpoint `{}`: credentials do not go into the URL",
+                crate::output::redact::redact(text)
+            ),
             Some("use `username` and `password_file`".into()),
         );
         return None;
@@ -155,7 +165,9 @@ fn check_endpoint(r: &mut Reader, text: &str, pos: Pos) -> Option<(String, Strin
         r.error(
             pos,
             format!("endpoint `{text}` has no port"),
-            Some(format!("etcd serves clients on 2379: `{scheme}://{host}:2379`")),
+            Some(format!(
+                "etcd serves clients on 2379: `{scheme}://{host}:2379`"
+            )),
         );
         return None;
     }

@@ -6,8 +6,8 @@
 mod alerts;
 mod channels;
 mod dashboards;
-mod etcd_cluster;
 mod datasources;
+mod etcd_cluster;
 mod probes;
 mod services;
 mod targets;
