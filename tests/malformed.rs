@@ -205,6 +205,22 @@ const CASES: &[Case] = &[
         hint: Some("paths are relative to the manifest's directory"),
     },
     Case {
+        name: "etcd endpoint with credentials",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"https://root:hunter22@e1.lan:2379\"]\n",
+        expected: &["monstack.yaml:3:17: this endpoint carries credentials (`user:password@`), which do not go into the URL"],
+        hint: Some("use `username` and `password_file`"),
+    },
+    Case {
+        name: "etcd endpoint with a path, without a port, listed twice",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"https://e2.lan:2379/v3\", \"https://e3.lan\", \"https://e4.lan:2379\", \"https://e4.lan:2379/\"]\n",
+        expected: &[
+            "monstack.yaml:3:17: endpoint `https://e2.lan:2379/v3` has a path or a query",
+            "monstack.yaml:3:43: endpoint `https://e3.lan` has no port",
+            "monstack.yaml:3:84: endpoint `https://e4.lan:2379/` is listed twice",
+        ],
+        hint: Some("`https://e3.lan:2379`"),
+    },
+    Case {
         name: "etcd username without password_file",
         manifest: "discovery:\n  etcd:\n    endpoints: [\"https://etcd-1.lan:2379/\"]\n    username: monstack\n",
         expected: &["monstack.yaml:4:15: `username` without `password_file`"],

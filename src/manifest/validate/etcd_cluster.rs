@@ -142,12 +142,10 @@ fn check_endpoint(r: &mut Reader, text: &str, pos: Pos) -> Option<(String, Strin
         return None;
     }
     if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the URL holds a password.
         r.error(
             pos,
-            format!(
-                "endpoint `{}`: credentials do not go into the URL",
-                crate::output::redact::redact(text)
-            ),
+            "this endpoint carries credentials (`user:password@`), which do not go into the URL",
             Some("use `username` and `password_file`".into()),
         );
         return None;
