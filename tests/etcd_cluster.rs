@@ -295,3 +295,123 @@ fn a_manifest_naming_an_existing_cluster_validates_renders_and_keeps_its_secrets
         "the password was copied into .monstack"
     );
 }
+
+async fn answers(url: String) -> bool {
+    matches!(reqwest::get(url).await, Ok(r) if r.status().is_success())
+}
+
+/// The services Prometheus lists in the pool `etcd-discovered`.
+async fn prometheus_services(prom_url: &str) -> BTreeSet<String> {
+    let Ok(response) = reqwest::get(format!("{prom_url}/api/v1/targets")).await else {
+        return BTreeSet::new();
+    };
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    body["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["scrapePool"] == "etcd-discovered")
+        .filter_map(|t| t["labels"]["service"].as_str().map(String::from))
+        .collect()
+}
+
+/// The real `monstack agent` with the cluster flags (as the agent container gets them), and
+/// Prometheus 3.5 reading its files: registrations made before and after the agent's member
+/// died are listed by Prometheus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_lists_what_the_agent_reads_from_the_cluster_across_a_failover() {
+    use crate::support::testsupport::{free_port, pinned, ChildGuard, PROMETHEUS};
+    let Some(prometheus) = pinned(PROMETHEUS) else {
+        return;
+    };
+    let Some(mut cluster) = TestCluster::start(TOKEN_TTL_SECS).await else {
+        return;
+    };
+    let dir = cluster.dir.path().to_path_buf();
+    let admin = cluster.client(&[2, 1, 0]);
+    admin
+        .put("/service/before/1", &register_value("127.0.0.1", 1), None)
+        .await
+        .unwrap();
+    let agent_port = free_port();
+    let mut agent = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_monstack"))
+            .args(["agent", "--keep-loopback", "--etcd"])
+            .arg(cluster.endpoints().join(","))
+            .arg("--etcd-ca")
+            .arg(&cluster.ca)
+            .arg("--etcd-cert")
+            .arg(&cluster.cert)
+            .arg("--etcd-key")
+            .arg(&cluster.key)
+            .args(["--etcd-user", "root", "--etcd-password-file"])
+            .arg(&cluster.password_file)
+            .args(["--etcd-progress-interval", "1s", "--listen"])
+            .arg(format!("127.0.0.1:{agent_port}"))
+            .arg("--targets-dir")
+            .arg(dir.join("targets"))
+            .env("NO_COLOR", "1")
+            .env("MONSTACK_LOG", "debug"),
+        &dir.join("agent.log"),
+    );
+    agent
+        .wait_until("the agent's first listing", WAIT, || {
+            answers(format!("http://127.0.0.1:{agent_port}/-/ready"))
+        })
+        .await;
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+             scrape_configs:\n\
+             - job_name: etcd-discovered\n  \
+               file_sd_configs: [{{files: ['{}/*.json']}}]\n",
+            dir.join("targets").display()
+        ),
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    let mut prom = ChildGuard::spawn(
+        std::process::Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--scrape.discovery-reload-interval=1s"),
+        &dir.join("prometheus.log"),
+    );
+    prom.wait_until(
+        "Prometheus lists the registration made before",
+        WAIT,
+        || {
+            let prom_url = prom_url.clone();
+            async move { prometheus_services(&prom_url).await.contains("before") }
+        },
+    )
+    .await;
+
+    // The agent talks to the first endpoint; it dies.
+    cluster.kill(0);
+    admin
+        .put("/service/after/1", &register_value("127.0.0.1", 2), None)
+        .await
+        .unwrap();
+    prom.wait_until("Prometheus lists the registration made after", WAIT, || {
+        let prom_url = prom_url.clone();
+        async move {
+            let services = prometheus_services(&prom_url).await;
+            services.contains("before") && services.contains("after")
+        }
+    })
+    .await;
+    let log = agent.log();
+    assert!(log.contains("switching to"), "{log}");
+    assert!(
+        !log.contains(crate::support::etcd_cluster::PASSWORD),
+        "{log}"
+    );
+}
