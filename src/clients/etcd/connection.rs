@@ -428,6 +428,39 @@ mod tests {
     }
 
     #[test]
+    fn a_client_identity_takes_a_pkcs8_key_skips_ec_parameters_and_refuses_an_encrypted_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["agent.lan".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        let with_params = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+            key.serialize_pem()
+        );
+        std::fs::write(&key_path, with_params).unwrap();
+        identity(&cert_path, &key_path).unwrap();
+
+        std::fs::write(
+            &key_path,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let error = identity(&cert_path, &key_path).unwrap_err().to_string();
+        assert!(error.contains("the key is encrypted"), "{error}");
+        std::fs::write(&key_path, format!("{0}{0}", key.serialize_pem())).unwrap();
+        let error = identity(&cert_path, &key_path).unwrap_err().to_string();
+        assert!(error.contains("expected one PEM private key"), "{error}");
+        // The certificate where the key belongs: no certificate in it.
+        let error = identity(&key_path, &key_path).unwrap_err().to_string();
+        assert!(error.contains("no PEM certificate"), "{error}");
+    }
+
+    #[test]
     fn the_password_file_loses_its_line_end_and_must_not_be_empty() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("password");
