@@ -252,3 +252,55 @@ pub async fn sync(ctx: &Context) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn flags_override_the_manifests_cluster_and_set_the_watch_idle_timeout() {
+        let manifest = EtcdCluster {
+            endpoints: vec!["https://10.0.0.11:2379".into()],
+            tls: Some(EtcdTls {
+                ca: Some("/m/ca.pem".into()),
+                ..EtcdTls::default()
+            }),
+            username: Some("monstack".into()),
+            password_file: Some("/m/password".into()),
+        };
+        let access = EtcdAccess {
+            etcd_cert: Some("/f/cert.pem".into()),
+            etcd_key: Some("/f/key.pem".into()),
+            ..EtcdAccess::default()
+        };
+        let merged = with_flags(manifest.clone(), &["https://a:2379".into()], &access);
+        assert_eq!(merged.endpoints, ["https://a:2379"]);
+        let tls = merged.tls.unwrap();
+        assert_eq!(tls.ca.as_deref(), Some(Path::new("/m/ca.pem")));
+        assert_eq!(tls.cert.as_deref(), Some(Path::new("/f/cert.pem")));
+        assert_eq!(merged.username.as_deref(), Some("monstack"));
+        assert_eq!(
+            with_flags(manifest.clone(), &[], &EtcdAccess::default()),
+            manifest
+        );
+
+        let default = idle_timeout(&EtcdAccess::default(), ETCD_DEFAULT_PROGRESS).unwrap();
+        assert_eq!(default, Duration::from_secs(20 * 60 + 15));
+        let own = idle_timeout(&EtcdAccess::default(), OWN_ETCD_PROGRESS).unwrap();
+        assert_eq!(own, Duration::from_secs(75));
+        let given = EtcdAccess {
+            etcd_progress_interval: Some("1s".into()),
+            ..EtcdAccess::default()
+        };
+        assert_eq!(
+            idle_timeout(&given, OWN_ETCD_PROGRESS).unwrap(),
+            Duration::from_secs(17)
+        );
+        let bad = EtcdAccess {
+            etcd_progress_interval: Some("soon".into()),
+            ..EtcdAccess::default()
+        };
+        assert!(idle_timeout(&bad, OWN_ETCD_PROGRESS).is_err());
+    }
+}
