@@ -162,9 +162,13 @@ pub enum Command {
     /// channels from .monstack/agent/agent.yml when `monstack render` wrote one. With --config,
     /// or with --etcd and --targets-dir, it reads no manifest: the options say everything.
     Agent {
-        /// etcd's URL (default: the stack's etcd on this machine).
-        #[arg(long, value_name = "URL")]
-        etcd: Option<String>,
+        /// etcd's URL (default: discovery.etcd.endpoints, else the stack's etcd on this
+        /// machine). Several members: repeat it or separate them with commas; they are tried
+        /// in turn when one fails.
+        #[arg(long, value_name = "URL", value_delimiter = ',')]
+        etcd: Vec<String>,
+        #[command(flatten)]
+        etcd_access: EtcdAccess,
         /// Key prefix services register under (default: discovery.etcd.prefix).
         #[arg(long)]
         prefix: Option<String>,
@@ -328,4 +332,30 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// How `monstack agent --etcd` reaches a cluster with TLS and auth (what the manifest's
+/// `discovery.etcd.tls`, `username` and `password_file` say; the stack's agent container gets
+/// them from there).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdAccess {
+    /// The CA of the etcd members' certificates (PEM), the only one trusted.
+    #[arg(long, value_name = "PATH")]
+    pub etcd_ca: Option<PathBuf>,
+    /// The client certificate (PEM) for etcd's --client-cert-auth.
+    #[arg(long, value_name = "PATH", requires = "etcd_key")]
+    pub etcd_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM, unencrypted).
+    #[arg(long, value_name = "PATH", requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+    /// The etcd user to authenticate as.
+    #[arg(long, value_name = "NAME", requires = "etcd_password_file")]
+    pub etcd_user: Option<String>,
+    /// A file holding that user's password.
+    #[arg(long, value_name = "PATH", requires = "etcd_user")]
+    pub etcd_password_file: Option<PathBuf>,
+    /// The cluster's --experimental-watch-progress-notify-interval: a watch silent for twice
+    /// that (and 15 s) is declared dead (default: 10m, etcd's; the stack's own etcd: 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub etcd_progress_interval: Option<String>,
 }

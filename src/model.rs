@@ -370,6 +370,31 @@ pub struct EtcdDiscovery {
     /// `host.docker.internal`: a service registering from the host never means Prometheus'
     /// own loopback. Default true.
     pub rewrite_loopback: bool,
+    /// An etcd cluster that already exists (`discovery.etcd.endpoints`), used instead of the
+    /// stack's own etcd; `None`: the stack's `etcd` service.
+    pub cluster: Option<EtcdCluster>,
+}
+
+/// How to reach an existing etcd cluster: the members' client URLs (tried in turn), TLS and
+/// auth. The paths are absolute (resolved against the manifest's directory) and were files
+/// when the manifest was read. The password itself is never held here: it is read from
+/// `password_file` each time the client authenticates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdCluster {
+    /// `http(s)://host:port`, without a trailing `/`.
+    pub endpoints: Vec<String>,
+    pub tls: Option<EtcdTls>,
+    pub username: Option<String>,
+    pub password_file: Option<std::path::PathBuf>,
+}
+
+/// TLS to the etcd members. Without `ca` the members' certificates must chain to a public root;
+/// `cert` and `key` (PEM) are the client's identity, both or neither.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdTls {
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@ mod cli;
 mod consul;
 mod dashboards;
 mod discovery;
+mod etcd_cluster;
 mod export;
 mod exporters;
 mod hostile;

@@ -206,6 +206,63 @@ const CASES: &[Case] = &[
         hint: Some("give it another name and uid"),
     },
     Case {
+        name: "etcd endpoint without a scheme",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"10.0.0.11:2379\"]\n",
+        expected: &["monstack.yaml:3:17: endpoint `10.0.0.11:2379` has no scheme"],
+        hint: Some("write `https://10.0.0.11:2379`"),
+    },
+    Case {
+        name: "etcd endpoint on the loopback",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n",
+        expected: &["monstack.yaml:3:17: endpoint `http://127.0.0.1:2379` is this host's loopback, which the agent's container cannot reach"],
+        hint: Some("Docker's bridge 172.17.0.1"),
+    },
+    Case {
+        name: "etcd endpoints and the stack's etcd",
+        manifest: "etcd: {}\ndiscovery:\n  etcd:\n    endpoints: [\"http://10.0.0.11:2379\"]\n",
+        expected: &["monstack.yaml:3:3: `discovery.etcd.endpoints` names an existing cluster, and the stack's own `etcd` is enabled too"],
+        hint: Some("remove the top-level `etcd:`"),
+    },
+    Case {
+        name: "etcd tls with an http endpoint, a key without cert, a missing CA",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"http://10.0.0.11:2379\"]\n    tls: {ca: missing-ca.pem, key: key.pem}\n",
+        expected: &[
+            "monstack.yaml:3:17: `tls` is given but this endpoint is `http://`",
+            "monstack.yaml:4:15: `tls.ca`: cannot read missing-ca.pem: No such file or directory (os error 2)",
+            "monstack.yaml:4:36: `tls.key`: cannot read key.pem: No such file or directory (os error 2)",
+            "monstack.yaml:4:36: `tls.key` without `tls.cert`",
+        ],
+        hint: Some("paths are relative to the manifest's directory"),
+    },
+    Case {
+        name: "etcd endpoint with credentials",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"https://root:hunter22@e1.lan:2379\"]\n",
+        expected: &["monstack.yaml:3:17: this endpoint carries credentials (`user:password@`), which do not go into the URL"],
+        hint: Some("use `username` and `password_file`"),
+    },
+    Case {
+        name: "etcd endpoint with a path, without a port, listed twice",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"https://e2.lan:2379/v3\", \"https://e3.lan\", \"https://e4.lan:2379\", \"https://e4.lan:2379/\"]\n",
+        expected: &[
+            "monstack.yaml:3:17: endpoint `https://e2.lan:2379/v3` has a path or a query",
+            "monstack.yaml:3:43: endpoint `https://e3.lan` has no port",
+            "monstack.yaml:3:84: endpoint `https://e4.lan:2379/` is listed twice",
+        ],
+        hint: Some("`https://e3.lan:2379`"),
+    },
+    Case {
+        name: "etcd username without password_file",
+        manifest: "discovery:\n  etcd:\n    endpoints: [\"https://etcd-1.lan:2379/\"]\n    username: monstack\n",
+        expected: &["monstack.yaml:4:15: `username` without `password_file`"],
+        hint: Some("readable by you alone"),
+    },
+    Case {
+        name: "etcd tls without endpoints",
+        manifest: "etcd: {}\ndiscovery:\n  etcd: {tls: {}}\n",
+        expected: &["monstack.yaml:3:15: `tls` is for an existing cluster's `endpoints`, and there are none"],
+        hint: Some("add `endpoints:"),
+    },
+    Case {
         name: "duplicate channel names",
         manifest: "alertmanager: {}\nchannels:\n  - name: ops\n    webhook: {url: \"http://a:1/\"}\n  - name: ops\n    webhook: {url: \"http://b:1/\"}\n",
         expected: &["monstack.yaml:5:11: duplicate channel name `ops`"],

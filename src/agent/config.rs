@@ -12,7 +12,12 @@ use serde::{Deserialize, Serialize};
 /// Where discovered services come from and where their target files go.
 #[derive(Debug, Clone)]
 pub struct DiscoveryConfig {
-    pub etcd_url: String,
+    /// The cluster; the stack's own etcd is one endpoint without TLS or auth.
+    pub etcd: crate::model::EtcdCluster,
+    /// How long the watch may go without a message (see
+    /// [`crate::clients::etcd::DEFAULT_WATCH_IDLE_TIMEOUT`]): twice the cluster's progress
+    /// notification interval, and a margin.
+    pub watch_idle_timeout: std::time::Duration,
     pub prefix: String,
     pub targets_dir: PathBuf,
     /// Rewrite loopback registrations (`localhost:8080`) to `host.docker.internal`.

@@ -125,6 +125,11 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(BridgeMetrics::default());
+    // A CA or key that cannot be read stops the agent here, before it serves anything.
+    let discovery = match config.discovery {
+        Some(d) => Some((Etcd::connect(&d.etcd)?, d)),
+        None => None,
+    };
     let relay = Relay::new(config.file.dingtalk, config.file.external_url)?;
     let relay_token = config.file.relay_token;
     if !relay.channel_names().is_empty() {
@@ -135,7 +140,7 @@ pub async fn run(
     }
     let shared = Arc::new(Shared::new(
         metrics.clone(),
-        config.discovery.is_some(),
+        discovery.is_some(),
         relay,
         relay_token,
     ));
@@ -155,27 +160,16 @@ pub async fn run(
                 .await
         })
     };
-    let bridge = config.discovery.map(|d| {
-        let client = crate::clients::http_client();
+    let bridge = discovery.map(|(etcd, d)| {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let client = match client {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    return;
-                }
-            };
             tracing::info!(
                 "bridging {}{}* into {}",
-                d.etcd_url,
+                d.etcd.endpoints.join(","),
                 d.prefix,
                 d.targets_dir.display()
             );
-            // The stack's etcd sends progress notes every 30 s: silence for longer than two of
-            // them means the connection is dead.
-            let etcd = Etcd::new(&client, d.etcd_url)
-                .with_watch_idle_timeout(std::time::Duration::from_secs(75));
+            let etcd = etcd.with_watch_idle_timeout(d.watch_idle_timeout);
             discovery::set_rewrite_loopback(d.rewrite_loopback);
             discovery::run_bridge(etcd, d.prefix, d.targets_dir, metrics, async move {
                 let _ = stop.changed().await;

@@ -3,16 +3,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::agent::{self, AgentConfig, ConfigFile, DiscoveryConfig};
+use crate::cli::EtcdAccess;
 use crate::error::{Error, Result};
 use crate::layout::OUT_DIR;
 use crate::model::host_url;
-use crate::model::{self, Stack};
+use crate::model::{self, EtcdCluster, EtcdTls, Stack};
 use crate::project::{load, Context};
 
 pub struct AgentArgs {
-    pub etcd: Option<String>,
+    /// etcd endpoints (empty: from the manifest).
+    pub etcd: Vec<String>,
+    pub etcd_access: EtcdAccess,
     pub prefix: Option<String>,
     pub targets_dir: Option<PathBuf>,
     pub listen: Option<String>,
@@ -21,30 +25,78 @@ pub struct AgentArgs {
     pub keep_loopback: bool,
 }
 
+/// The progress notification interval of the stack's own etcd (its command line).
+const OWN_ETCD_PROGRESS: Duration = Duration::from_secs(30);
+/// etcd's default `--experimental-watch-progress-notify-interval`.
+const ETCD_DEFAULT_PROGRESS: Duration = Duration::from_secs(600);
+
+/// `base` with what the flags say on top: endpoints, TLS files, user.
+fn with_flags(mut base: EtcdCluster, endpoints: &[String], access: &EtcdAccess) -> EtcdCluster {
+    if !endpoints.is_empty() {
+        base.endpoints = endpoints.to_vec();
+    }
+    if access.etcd_ca.is_some() || access.etcd_cert.is_some() {
+        let tls = base.tls.get_or_insert_with(EtcdTls::default);
+        if let Some(ca) = &access.etcd_ca {
+            tls.ca = Some(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&access.etcd_cert, &access.etcd_key) {
+            tls.cert = Some(cert.clone());
+            tls.key = Some(key.clone());
+        }
+    }
+    if let (Some(user), Some(file)) = (&access.etcd_user, &access.etcd_password_file) {
+        base.username = Some(user.clone());
+        base.password_file = Some(file.clone());
+    }
+    base
+}
+
+/// Twice the progress interval and a margin: the longest an open watch may stay silent.
+fn idle_timeout(access: &EtcdAccess, default: Duration) -> Result<Duration> {
+    let interval = match &access.etcd_progress_interval {
+        Some(text) => model::Duration::parse(text)
+            .map(|d| Duration::from_millis(d.as_millis()))
+            .map_err(|e| {
+                Error::usage(
+                    format!("--etcd-progress-interval: {e}"),
+                    Some(
+                        "e.g. 10m, the cluster's --experimental-watch-progress-notify-interval"
+                            .to_string(),
+                    ),
+                )
+            })?,
+        None => default,
+    };
+    Ok(interval * 2 + Duration::from_secs(15))
+}
+
 /// Discovery settings from the arguments, falling back to the manifest for what is missing.
 fn discovery_config(
     ctx: &Context,
-    etcd: Option<String>,
+    etcd: &[String],
+    access: &EtcdAccess,
     prefix: Option<String>,
     targets_dir: Option<PathBuf>,
     config: Option<&PathBuf>,
 ) -> Result<(Option<DiscoveryConfig>, Option<Stack>)> {
     // With --config (as in the stack's container, which has no manifest) the options say
     // everything: discovery only with both --etcd and --targets-dir.
-    if config.is_some() && (etcd.is_some() != targets_dir.is_some()) {
+    if config.is_some() && (etcd.is_empty() == targets_dir.is_some()) {
         return Err(Error::usage(
             "with --config, --etcd and --targets-dir go together",
             Some("pass both for discovery, or neither".to_string()),
         ));
     }
-    if config.is_some() && etcd.is_none() {
+    if config.is_some() && etcd.is_empty() {
         return Ok((None, None));
     }
-    if let (Some(etcd_url), Some(targets_dir)) = (&etcd, &targets_dir) {
+    if let (false, Some(targets_dir)) = (etcd.is_empty(), &targets_dir) {
         let prefix = prefix.unwrap_or_else(|| crate::agent::discovery::DEFAULT_PREFIX.to_string());
         return Ok((
             Some(DiscoveryConfig {
-                etcd_url: etcd_url.clone(),
+                etcd: with_flags(EtcdCluster::default(), etcd, access),
+                watch_idle_timeout: idle_timeout(access, ETCD_DEFAULT_PROGRESS)?,
                 prefix,
                 targets_dir: targets_dir.clone(),
                 rewrite_loopback: true,
@@ -56,9 +108,16 @@ fn discovery_config(
     let Some(discovery) = &stack.discovery.etcd else {
         return Ok((None, Some(stack)));
     };
-    let etcd_url = match (etcd, &stack.etcd) {
-        (Some(url), _) => url,
-        (None, Some(svc)) => host_url(svc.bind, svc.port),
+    let (base, progress) = match (&discovery.cluster, &stack.etcd) {
+        (Some(cluster), _) => (cluster.clone(), ETCD_DEFAULT_PROGRESS),
+        (None, Some(svc)) => (
+            EtcdCluster {
+                endpoints: vec![host_url(svc.bind, svc.port)],
+                ..EtcdCluster::default()
+            },
+            OWN_ETCD_PROGRESS,
+        ),
+        (None, None) if !etcd.is_empty() => (EtcdCluster::default(), ETCD_DEFAULT_PROGRESS),
         (None, None) => {
             return Err(Error::usage(
                 "the manifest has no etcd",
@@ -75,7 +134,8 @@ fn discovery_config(
     });
     Ok((
         Some(DiscoveryConfig {
-            etcd_url,
+            etcd: with_flags(base, etcd, access),
+            watch_idle_timeout: idle_timeout(access, progress)?,
             prefix,
             targets_dir,
             rewrite_loopback: discovery.rewrite_loopback,
@@ -87,7 +147,8 @@ fn discovery_config(
 pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
     let (mut discovery, stack) = discovery_config(
         ctx,
-        args.etcd,
+        &args.etcd,
+        &args.etcd_access,
         args.prefix,
         args.targets_dir,
         args.config.as_ref(),
@@ -165,15 +226,14 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
 }
 
 pub async fn sync(ctx: &Context) -> Result<()> {
-    let (discovery, _) = discovery_config(ctx, None, None, None, None)?;
+    let (discovery, _) = discovery_config(ctx, &[], &EtcdAccess::default(), None, None, None)?;
     let Some(d) = discovery else {
         return Err(Error::usage(
             "the manifest has no `discovery.etcd`",
             Some("add `discovery: {etcd: {}}` (and `etcd: {}`)".to_string()),
         ));
     };
-    let client = crate::clients::http_client()?;
-    let etcd = crate::clients::etcd::Etcd::new(&client, &d.etcd_url);
+    let etcd = crate::clients::etcd::Etcd::connect(&d.etcd)?;
     crate::agent::discovery::set_rewrite_loopback(d.rewrite_loopback);
     let report = crate::agent::discovery::sync_once(&etcd, &d.prefix, &d.targets_dir).await?;
     for skipped in &report.skipped {
@@ -191,4 +251,56 @@ pub async fn sync(ctx: &Context) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn flags_override_the_manifests_cluster_and_set_the_watch_idle_timeout() {
+        let manifest = EtcdCluster {
+            endpoints: vec!["https://10.0.0.11:2379".into()],
+            tls: Some(EtcdTls {
+                ca: Some("/m/ca.pem".into()),
+                ..EtcdTls::default()
+            }),
+            username: Some("monstack".into()),
+            password_file: Some("/m/password".into()),
+        };
+        let access = EtcdAccess {
+            etcd_cert: Some("/f/cert.pem".into()),
+            etcd_key: Some("/f/key.pem".into()),
+            ..EtcdAccess::default()
+        };
+        let merged = with_flags(manifest.clone(), &["https://a:2379".into()], &access);
+        assert_eq!(merged.endpoints, ["https://a:2379"]);
+        let tls = merged.tls.unwrap();
+        assert_eq!(tls.ca.as_deref(), Some(Path::new("/m/ca.pem")));
+        assert_eq!(tls.cert.as_deref(), Some(Path::new("/f/cert.pem")));
+        assert_eq!(merged.username.as_deref(), Some("monstack"));
+        assert_eq!(
+            with_flags(manifest.clone(), &[], &EtcdAccess::default()),
+            manifest
+        );
+
+        let default = idle_timeout(&EtcdAccess::default(), ETCD_DEFAULT_PROGRESS).unwrap();
+        assert_eq!(default, Duration::from_secs(20 * 60 + 15));
+        let own = idle_timeout(&EtcdAccess::default(), OWN_ETCD_PROGRESS).unwrap();
+        assert_eq!(own, Duration::from_secs(75));
+        let given = EtcdAccess {
+            etcd_progress_interval: Some("1s".into()),
+            ..EtcdAccess::default()
+        };
+        assert_eq!(
+            idle_timeout(&given, OWN_ETCD_PROGRESS).unwrap(),
+            Duration::from_secs(17)
+        );
+        let bad = EtcdAccess {
+            etcd_progress_interval: Some("soon".into()),
+            ..EtcdAccess::default()
+        };
+        assert!(idle_timeout(&bad, OWN_ETCD_PROGRESS).is_err());
+    }
 }

@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Targets { json } => targets::list(&ctx, json).await,
         Command::Agent {
             etcd,
+            etcd_access,
             prefix,
             targets_dir,
             listen,
@@ -113,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &ctx,
                 agent::AgentArgs {
                     etcd,
+                    etcd_access,
                     prefix,
                     targets_dir,
                     listen,

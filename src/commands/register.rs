@@ -1,14 +1,11 @@
-//! `monstack register`: a service registration in the stack's etcd, kept alive until Ctrl-C
-//! and revoked on exit.
-
-use std::time::Duration;
+//! `monstack register`: a service registration in the etcd discovery reads (the stack's, or
+//! `discovery.etcd.endpoints`), kept alive until Ctrl-C and revoked on exit.
 
 use anyhow::Context as _;
 
-use crate::clients::etcd::Etcd;
 use crate::error::{Error, Result};
 use crate::model::Duration as PromDuration;
-use crate::project::register::{check_address, etcd_of, parse_labels};
+use crate::project::register::{check_address, etcd_of, keep_registered, parse_labels};
 use crate::project::{load, Context};
 
 pub struct Registration {
@@ -54,8 +51,7 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
             None,
         ));
     }
-    let client = crate::clients::http_client()?;
-    let (etcd, prefix) = etcd_of(&stack, &client)?;
+    let (etcd, prefix) = etcd_of(&stack)?;
     let key = format!("{prefix}{}/{id}", reg.name);
     let (host, port) = reg.addr.rsplit_once(':').unwrap_or((&reg.addr, "0"));
     let value = serde_json::json!({
@@ -68,62 +64,22 @@ pub async fn run(ctx: &Context, reg: Registration) -> Result<()> {
         "labels": labels,
     });
     let bytes = serde_json::to_vec(&value).context("encoding the registration")?;
-
-    // etcd may still be starting (a stack coming up): retry until it answers or Ctrl-C.
-    let mut pause = Duration::from_millis(200);
-    let mut lease = loop {
-        match register(&etcd, &key, &bytes, ttl_secs).await {
-            Ok(lease) => break lease,
-            Err(e) => {
-                ctx.printer
-                    .warn(&format!("{e:#}; retrying in {:.1}s", pause.as_secs_f64()));
-                tokio::select! {
-                    _ = crate::signal::stop_signal() => return Ok(()),
-                    _ = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-        }
-    };
-    ctx.printer.status(
-        "Registered",
-        &format!(
-            "{key} -> {} (lease {lease:x}, ttl {ttl_secs}s); Ctrl-C removes it",
-            reg.addr
-        ),
-    );
-    let every = Duration::from_millis((ttl_secs as u64 * 1000) / 3);
-    let result: Result<()> = loop {
-        tokio::select! {
-            _ = crate::signal::stop_signal() => break Ok(()),
-            _ = tokio::time::sleep(every) => {}
-        }
-        match etcd.keep_alive(lease).await {
-            Ok(left) if left > 0 => {}
-            Ok(_) => {
-                ctx.printer
-                    .warn("the lease expired (etcd was unreachable too long); registering again");
-                match register(&etcd, &key, &bytes, ttl_secs).await {
-                    Ok(new) => lease = new,
-                    Err(e) => ctx.printer.warn(&format!("{e:#}; retrying")),
-                }
-            }
-            Err(e) => ctx
-                .printer
-                .warn(&format!("keeping the lease alive: {e:#}; retrying")),
-        }
-    };
-    match etcd.revoke(lease).await {
-        Ok(()) => ctx.printer.status("Removed", &key),
-        Err(e) => ctx.printer.warn(&format!(
-            "revoking the lease: {e:#}; the registration ends when its {ttl_secs}s lease runs out"
-        )),
-    }
-    result
-}
-
-async fn register(etcd: &Etcd, key: &str, value: &[u8], ttl_secs: i64) -> anyhow::Result<i64> {
-    let lease = etcd.grant(ttl_secs).await?;
-    etcd.put(key, value, Some(lease.id)).await?;
-    Ok(lease.id)
+    keep_registered(
+        &etcd,
+        &key,
+        &bytes,
+        ttl_secs,
+        &ctx.printer,
+        crate::signal::stop_signal(),
+        |lease| {
+            ctx.printer.status(
+                "Registered",
+                &format!(
+                    "{key} -> {} (lease {lease:x}, ttl {ttl_secs}s); Ctrl-C removes it",
+                    reg.addr
+                ),
+            )
+        },
+    )
+    .await
 }

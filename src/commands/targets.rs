@@ -7,7 +7,6 @@
 
 use serde::Serialize;
 
-use crate::clients;
 use crate::error::Result;
 use crate::project::register::etcd_of;
 use crate::project::targets::{running_prometheus, scrape_address};
@@ -70,9 +69,13 @@ pub async fn list(ctx: &Context, json: bool) -> Result<()> {
             });
         }
     }
-    if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
-        let client = clients::http_client()?;
-        let (etcd, _) = etcd_of(&stack, &client)?;
+    if let Some(discovery) = stack
+        .discovery
+        .etcd
+        .as_ref()
+        .filter(|d| d.cluster.is_some() || stack.etcd.is_some())
+    {
+        let (etcd, _) = etcd_of(&stack)?;
         crate::agent::discovery::set_rewrite_loopback(discovery.rewrite_loopback);
         match etcd.range_prefix(&discovery.prefix).await {
             Ok(range) => {

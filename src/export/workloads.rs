@@ -96,9 +96,12 @@ fn agent(cluster: &Cluster) -> anyhow::Result<Vec<Rendered>> {
                 cluster.host(&cluster.name(model::ETCD))
             ),
         };
+        args.extend(["--etcd".into(), etcd_url]);
+        if cluster.options.etcd_url.is_none() {
+            // The exported etcd's progress notifications (see its arguments below).
+            args.extend(["--etcd-progress-interval".into(), "30s".into()]);
+        }
         args.extend([
-            "--etcd".into(),
-            etcd_url,
             "--prefix".into(),
             discovery.prefix.clone(),
             // The agent also keeps the target files; on a cluster nothing reads them.

@@ -249,6 +249,20 @@ pub static ETCD_DISCOVERY: Section = Section {
     fields: &[
         opt("prefix", Ty::Str, "Key prefix. Default: /service/."),
         opt("rewrite_loopback", Ty::Bool, "Scrape registrations of localhost, 127.0.0.0/8 or ::1 at host.docker.internal (Prometheus' own loopback is its container's). Default: true."),
+        opt("endpoints", Ty::StrList, "Client URLs of the members of an existing etcd cluster (`https://10.0.0.11:2379`), used instead of the stack's own `etcd`, tried in turn when one fails."),
+        opt("tls", Ty::Obj(&ETCD_TLS), "TLS to the endpoints (all `https://`)."),
+        opt("username", Ty::Str, "An etcd user (etcd's auth); needs `password_file`."),
+        opt("password_file", Ty::Str, "A file holding the user's password (a trailing newline is ignored), relative to the manifest. Mounted read-only into the agent, never copied."),
+    ],
+};
+
+pub static ETCD_TLS: Section = Section {
+    what: "`discovery.etcd.tls`",
+    doc: "TLS to an existing etcd cluster; PEM files, relative to the manifest, mounted read-only into the agent.",
+    fields: &[
+        opt("ca", Ty::Str, "The CA that signed the members' certificates (the only one trusted). Default: the public roots."),
+        opt("cert", Ty::Str, "The client certificate (etcd's --client-cert-auth); needs `key`."),
+        opt("key", Ty::Str, "The client's private key, unencrypted PKCS#8, RSA or EC; needs `cert`."),
     ],
 };
 
@@ -259,7 +273,7 @@ pub static DISCOVERY: Section = Section {
         opt(
             "etcd",
             Ty::Obj(&ETCD_DISCOVERY),
-            "etcd service discovery (needs the `etcd` service).",
+            "etcd service discovery: the stack's `etcd` service, or an existing cluster's `endpoints`.",
         ),
         opt(
             "consul",

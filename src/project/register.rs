@@ -1,26 +1,109 @@
-//! What `register` and `add-target` share: the stack's etcd (and the key prefix), `--label K=V`
-//! arguments, and the check of a target address (with the localhost warning).
+//! What `register` and `add-target` share: the etcd discovery reads (the stack's own, or the
+//! existing cluster of `discovery.etcd.endpoints`, with its TLS and user) and the key prefix,
+//! `--label K=V` arguments, the check of a target address (with the localhost warning), and the
+//! registration kept alive on a lease.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use crate::clients::etcd::Etcd;
 use crate::error::{Error, Result};
 use crate::model::{host_url, Stack};
+use crate::output::Printer;
 
-/// The stack's etcd as seen from this machine, and the discovery prefix.
-pub fn etcd_of(stack: &Stack, client: &reqwest::Client) -> Result<(Etcd, String)> {
-    let Some(etcd) = &stack.etcd else {
-        return Err(Error::usage(
-            "the stack has no etcd",
-            Some("add `etcd: {}` and `discovery: {etcd: {}}` to the manifest".to_string()),
-        ));
-    };
+/// The etcd discovery reads, as seen from this machine, and the discovery prefix.
+pub fn etcd_of(stack: &Stack) -> Result<(Etcd, String)> {
     let prefix = stack
         .discovery
         .etcd
         .as_ref()
         .map_or("/service/".to_string(), |d| d.prefix.clone());
-    Ok((Etcd::new(client, host_url(etcd.bind, etcd.port)), prefix))
+    if let Some(cluster) = stack
+        .discovery
+        .etcd
+        .as_ref()
+        .and_then(|d| d.cluster.as_ref())
+    {
+        return Ok((Etcd::connect(cluster)?, prefix));
+    }
+    let Some(etcd) = &stack.etcd else {
+        return Err(Error::usage(
+            "the stack has no etcd",
+            Some(
+                "add `etcd: {}` and `discovery: {etcd: {}}` to the manifest, or an existing \
+                 cluster's `discovery.etcd.endpoints`"
+                    .to_string(),
+            ),
+        ));
+    };
+    let client = crate::clients::http_client()?;
+    Ok((Etcd::new(&client, host_url(etcd.bind, etcd.port)), prefix))
+}
+
+/// Writes `value` at `key` on a lease of `ttl_secs` and keeps the lease alive (every third of
+/// the TTL) until `stop` completes; then revokes it, so the key goes at once. Etcd that cannot be
+/// reached is retried (with several members, the client moves on to the next one); a lease that
+/// expired meanwhile is replaced by a new registration. `registered` is called once the key is
+/// written the first time.
+pub async fn keep_registered(
+    etcd: &Etcd,
+    key: &str,
+    value: &[u8],
+    ttl_secs: i64,
+    printer: &Printer,
+    stop: impl Future<Output = ()>,
+    registered: impl FnOnce(i64),
+) -> Result<()> {
+    let mut stop = std::pin::pin!(stop);
+    // etcd may still be starting (a stack coming up): retry until it answers or we stop.
+    let mut pause = Duration::from_millis(200);
+    let mut lease = loop {
+        match register(etcd, key, value, ttl_secs).await {
+            Ok(lease) => break lease,
+            Err(e) => {
+                printer.warn(&format!("{e:#}; retrying in {:.1}s", pause.as_secs_f64()));
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    registered(lease);
+    let every = Duration::from_millis((ttl_secs as u64 * 1000) / 3);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match etcd.keep_alive(lease).await {
+            Ok(left) if left > 0 => {}
+            Ok(_) => {
+                printer
+                    .warn("the lease expired (etcd was unreachable too long); registering again");
+                match register(etcd, key, value, ttl_secs).await {
+                    Ok(new) => lease = new,
+                    Err(e) => printer.warn(&format!("{e:#}; retrying")),
+                }
+            }
+            Err(e) => printer.warn(&format!("keeping the lease alive: {e:#}; retrying")),
+        }
+    }
+    match etcd.revoke(lease).await {
+        Ok(()) => printer.status("Removed", key),
+        Err(e) => printer.warn(&format!(
+            "revoking the lease: {e:#}; the registration ends when its {ttl_secs}s lease runs out"
+        )),
+    }
+    Ok(())
+}
+
+async fn register(etcd: &Etcd, key: &str, value: &[u8], ttl_secs: i64) -> anyhow::Result<i64> {
+    let lease = etcd.grant(ttl_secs).await?;
+    etcd.put(key, value, Some(lease.id)).await?;
+    Ok(lease.id)
 }
 
 /// `K=V` arguments as labels, checked like the manifest's.

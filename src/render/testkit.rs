@@ -106,6 +106,7 @@ pub fn full() -> Stack {
     stack.discovery.etcd = Some(EtcdDiscovery {
         prefix: "/service/".into(),
         rewrite_loopback: true,
+        cluster: None,
     });
     stack.agent = Some(service("", 8060));
     stack.channels = vec![

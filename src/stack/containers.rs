@@ -472,13 +472,29 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
             "--listen".into(),
             format!("0.0.0.0:{}", model::AGENT_PORT),
         ];
-        if let (Some(discovery), Some(_)) = (&stack.discovery.etcd, &stack.etcd) {
-            agent.cmd.extend([
-                "--etcd".into(),
-                "http://etcd:2379".into(),
-                "--prefix".into(),
-                discovery.prefix.clone(),
-            ]);
+        let own_etcd = stack.etcd.is_some();
+        if let Some(discovery) = stack
+            .discovery
+            .etcd
+            .as_ref()
+            .filter(|d| d.cluster.is_some() || own_etcd)
+        {
+            match &discovery.cluster {
+                Some(cluster) => {
+                    let (args, mounts) = external_etcd(cluster);
+                    agent.cmd.extend(args);
+                    agent.mounts.extend(mounts);
+                }
+                None => agent.cmd.extend([
+                    "--etcd".into(),
+                    "http://etcd:2379".into(),
+                    "--etcd-progress-interval".into(),
+                    "30s".into(),
+                ]),
+            }
+            agent
+                .cmd
+                .extend(["--prefix".into(), discovery.prefix.clone()]);
             agent
                 .cmd
                 .extend(["--targets-dir".into(), "/targets".into()]);
@@ -513,6 +529,41 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         spec.config_hash = hash_config(&spec.spec_hash, &spec.config_files, tree);
     }
     specs
+}
+
+/// Where the agent container finds the files of an existing etcd cluster's TLS and user.
+const ETCD_FILES_MOUNT: &str = "/etc/monstack-agent-etcd";
+
+/// The agent's flags for an existing etcd cluster, and the read-only mounts of its files: each
+/// file is mounted itself (never copied), so it stays readable by whom its owner decided; the
+/// agent runs as the host user.
+fn external_etcd(cluster: &model::EtcdCluster) -> (Vec<String>, Vec<Mount>) {
+    let mut args = vec!["--etcd".to_string(), cluster.endpoints.join(",")];
+    let mut mounts = Vec::new();
+    let mut file = |flag: &str, path: &std::path::Path, name: &str| {
+        let target = format!("{ETCD_FILES_MOUNT}/{name}");
+        args.extend([flag.to_string(), target.clone()]);
+        mounts.push(Mount {
+            source: MountSource::Bind(path.to_string_lossy().into_owned()),
+            target,
+            read_only: true,
+            propagation: None,
+        });
+    };
+    if let Some(tls) = &cluster.tls {
+        if let Some(ca) = &tls.ca {
+            file("--etcd-ca", ca, "ca.pem");
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+            file("--etcd-cert", cert, "cert.pem");
+            file("--etcd-key", key, "key.pem");
+        }
+    }
+    if let (Some(user), Some(password)) = (&cluster.username, &cluster.password_file) {
+        file("--etcd-password-file", password, "password");
+        args.extend(["--etcd-user".to_string(), user.clone()]);
+    }
+    (args, mounts)
 }
 
 /// The address node_exporter listens on in the host's network namespace: its `bind`, except
@@ -588,6 +639,8 @@ mod tests {
                 "0.0.0.0:8060",
                 "--etcd",
                 "http://etcd:2379",
+                "--etcd-progress-interval",
+                "30s",
                 "--prefix",
                 "/service/",
                 "--targets-dir",
@@ -663,6 +716,66 @@ mod tests {
         for service in ["prometheus", "etcd", "pushgateway"] {
             assert!(find(&all, service).group_add.is_empty(), "{service}");
         }
+    }
+
+    /// `discovery.etcd.endpoints`: no etcd container; the agent gets the endpoints and its files
+    /// mounted read-only one by one (never copied), and runs as the host user who can read them.
+    #[test]
+    fn an_existing_etcd_cluster_replaces_the_stacks_etcd_and_its_files_are_mounted_read_only() {
+        let mut stack = testkit::full();
+        stack.etcd = None;
+        stack.discovery.etcd.as_mut().unwrap().cluster = Some(model::EtcdCluster {
+            endpoints: vec![
+                "https://10.0.0.11:2379".into(),
+                "https://etcd-2.lan:2379".into(),
+            ],
+            tls: Some(model::EtcdTls {
+                ca: Some("/srv/etcd/ca.pem".into()),
+                cert: Some("/srv/etcd/agent.pem".into()),
+                key: Some("/srv/etcd/agent-key.pem".into()),
+            }),
+            username: Some("monstack".into()),
+            password_file: Some("/srv/etcd/password".into()),
+        });
+        let all = specs(&stack);
+        assert!(all.iter().all(|s| s.service != "etcd"));
+        let agent = find(&all, "agent");
+        let cmd = agent.cmd.join(" ");
+        assert!(
+            cmd.starts_with(
+                "agent --listen 0.0.0.0:8060 --etcd https://10.0.0.11:2379,https://etcd-2.lan:2379 \
+                 --etcd-ca /etc/monstack-agent-etcd/ca.pem \
+                 --etcd-cert /etc/monstack-agent-etcd/cert.pem \
+                 --etcd-key /etc/monstack-agent-etcd/key.pem \
+                 --etcd-password-file /etc/monstack-agent-etcd/password --etcd-user monstack \
+                 --prefix /service/ --targets-dir /targets"
+            ),
+            "{cmd}"
+        );
+        let files: Vec<(String, String, bool)> = agent
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.source {
+                MountSource::Bind(source) if source.starts_with("/srv/") => {
+                    Some((source.clone(), m.target.clone(), m.read_only))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            ("/srv/etcd/ca.pem", "ca.pem"),
+            ("/srv/etcd/agent.pem", "cert.pem"),
+            ("/srv/etcd/agent-key.pem", "key.pem"),
+            ("/srv/etcd/password", "password"),
+        ]
+        .map(|(s, t)| (s.to_string(), format!("/etc/monstack-agent-etcd/{t}"), true));
+        assert_eq!(files, expected);
+        assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+        assert_eq!(
+            agent.network,
+            network_name(&stack.project),
+            "the stack's network"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A small builder for "run monstack in a fresh project directory, expect this".
 
+pub mod etcd_cluster;
 pub mod images;
 /// The same helpers as the unit tests' (`src/testsupport.rs`): one place decides "skip, or
 /// fail in CI", and names the pinned binaries.

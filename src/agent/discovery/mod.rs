@@ -250,6 +250,9 @@ impl Bridge {
         let mut backoff = BACKOFF_MIN;
         let mut need_list = true;
         let mut compactions_in_a_row = 0;
+        // Watches that broke in a row: the next member is tried at once, the backoff is for a
+        // round of members that all failed.
+        let mut members_tried = 0;
         loop {
             if need_list {
                 match self.resync().await {
@@ -271,6 +274,7 @@ impl Bridge {
             if started.elapsed() > BACKOFF_MAX {
                 // The watch worked for a while: this is a new problem, start the backoff over.
                 backoff = BACKOFF_MIN;
+                members_tried = 0;
             }
             match end {
                 WatchEnd::Compacted(compact_revision) => {
@@ -288,6 +292,17 @@ impl Bridge {
                 }
                 WatchEnd::Disconnected(e) => {
                     compactions_in_a_row = 0;
+                    members_tried += 1;
+                    if members_tried < self.etcd.endpoint_count() {
+                        tracing::warn!(
+                            "{e:#}; keeping the target files as they are, resuming from revision \
+                             {} on {}",
+                            self.revision + 1,
+                            self.etcd.base_url()
+                        );
+                        continue;
+                    }
+                    members_tried = 0;
                     tracing::warn!(
                         "{e:#}; keeping the target files as they are, resuming from revision {} \
                          in {backoff:?}",

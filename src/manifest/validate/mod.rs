@@ -9,6 +9,7 @@ mod channels;
 mod consul;
 mod dashboards;
 mod datasources;
+mod etcd_cluster;
 mod influxdb;
 mod probes;
 mod remote_write;
@@ -163,7 +164,7 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
     }
     let mut discovery = m
         .get("discovery")
-        .map(|n| read_discovery(r, n, etcd.is_some()))
+        .map(|n| read_discovery(r, n, etcd.is_some(), source.root))
         .unwrap_or_default();
     discovery.consul = m
         .get("discovery")

@@ -246,7 +246,12 @@ pub fn check_target_address(addr: &str) -> Result<(), (String, String)> {
     }
 }
 
-pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) -> Discovery {
+pub(super) fn read_discovery(
+    r: &mut Reader,
+    node: &Node,
+    etcd_enabled: bool,
+    root: &std::path::Path,
+) -> Discovery {
     let Some(obj) = r.object(node, &spec::DISCOVERY) else {
         return Discovery::default();
     };
@@ -255,8 +260,10 @@ pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) ->
     };
     let mut prefix = "/service/".to_string();
     let mut rewrite_loopback = true;
+    let mut cluster = None;
     if let Some(etcd) = obj.get("etcd") {
         if let Some(e) = r.object(etcd, &spec::ETCD_DISCOVERY) {
+            cluster = super::etcd_cluster::read_cluster(r, &e, root);
             rewrite_loopback = r.opt_bool(&e, "rewrite_loopback", true);
             if let Some(n) = e.get("prefix") {
                 prefix = r.string(n, "prefix").unwrap_or_default();
@@ -273,17 +280,29 @@ pub(super) fn read_discovery(r: &mut Reader, node: &Node, etcd_enabled: bool) ->
             }
         }
     }
-    if !etcd_enabled {
-        r.error(
+    match (etcd_enabled, cluster.is_some()) {
+        (false, false) => r.error(
             key_pos,
             "etcd discovery needs the `etcd` service, which is not enabled",
-            Some("add `etcd: {}` at the top level".into()),
-        );
+            Some(
+                "add `etcd: {}` at the top level, or list an existing cluster's \
+                 `discovery.etcd.endpoints`"
+                    .into(),
+            ),
+        ),
+        (true, true) => r.error(
+            key_pos,
+            "`discovery.etcd.endpoints` names an existing cluster, and the stack's own `etcd` \
+             is enabled too",
+            Some("remove the top-level `etcd:`: discovery uses the endpoints".into()),
+        ),
+        _ => {}
     }
     Discovery {
         etcd: Some(EtcdDiscovery {
             prefix,
             rewrite_loopback,
+            cluster,
         }),
         consul: None,
     }

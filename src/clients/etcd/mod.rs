@@ -9,19 +9,31 @@
 //! response, so it overrides that timeout for its request and instead gives up when nothing
 //! (no event, no progress notification) arrives for [`Etcd::with_watch_idle_timeout`]: that is
 //! how a connection that died without a FIN (a partition, a dead host) is noticed.
+//!
+//! One client may know several members of a cluster, TLS and a user ([`Etcd::connect`]): which
+//! member it talks to and how it authenticates is in `connection.rs`; the watch stream's
+//! framing in `watch.rs`.
 
-use crate::clients::{error_chain, read_body, snippet, MAX_BODY_BYTES};
-use std::collections::VecDeque;
+mod connection;
+mod watch;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use futures_util::Stream;
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::clients::{error_chain, read_body, snippet, MAX_BODY_BYTES};
+use connection::{classify, Auth, Endpoints, Failure};
+pub use connection::{cluster_client, identity};
+#[cfg(test)]
+use watch::{interpret, FrameBuffer, WatchFrame};
 
 /// etcd sends a progress notification to an idle watcher every
 /// `--experimental-watch-progress-notify-interval` (10 min by default), but skips a tick when
@@ -29,16 +41,14 @@ use serde_json::json;
 /// connection is dead.
 pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(21 * 60);
 
-/// The total-request timeout of a watch. reqwest cannot switch a client's timeout off for one
-/// request, only replace it; a century is "never" (tokio clamps far deadlines).
-const WATCH_NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// How much of an unexpected response body goes into an error message.
+/// How long a call waits before asking members that had no leader again.
+const ELECTION_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub struct Etcd {
-    base: String,
+    endpoints: Arc<Endpoints>,
     client: Client,
+    auth: Option<Arc<Auth>>,
     watch_idle_timeout: Duration,
 }
 
@@ -113,16 +123,39 @@ pub fn prefix_range_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 impl Etcd {
+    /// One member, no auth (the stack's own etcd).
     pub fn new(client: &Client, base: impl Into<String>) -> Etcd {
-        let mut base = base.into();
-        while base.ends_with('/') {
-            base.pop();
-        }
+        Etcd::cluster(client, vec![base.into()])
+    }
+
+    /// Several members of one cluster, tried in turn (see `connection.rs`).
+    pub fn cluster(client: &Client, endpoints: Vec<String>) -> Etcd {
         Etcd {
-            base,
+            endpoints: Arc::new(Endpoints::new(endpoints)),
             client: client.clone(),
+            auth: None,
             watch_idle_timeout: DEFAULT_WATCH_IDLE_TIMEOUT,
         }
+    }
+
+    /// An existing cluster as the manifest describes it: its endpoints, TLS and user.
+    pub fn connect(cluster: &crate::model::EtcdCluster) -> Result<Etcd> {
+        let client = cluster_client(cluster)?;
+        let etcd = Etcd::cluster(&client, cluster.endpoints.clone());
+        Ok(match (&cluster.username, &cluster.password_file) {
+            (Some(user), Some(file)) => etcd.with_user(user, file),
+            _ => etcd,
+        })
+    }
+
+    /// Authenticates as `username`, with the password in `password_file` (read at each
+    /// authentication).
+    pub fn with_user(mut self, username: &str, password_file: &std::path::Path) -> Etcd {
+        self.auth = Some(Arc::new(Auth::new(
+            username.to_string(),
+            password_file.to_path_buf(),
+        )));
+        self
     }
 
     /// How long a watch may go without any message before it is declared dead. Set it above
@@ -132,8 +165,19 @@ impl Etcd {
         self
     }
 
+    /// The member in use now.
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.endpoints.current().1
+    }
+
+    /// How many members the client knows.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Every endpoint, comma-separated, for messages.
+    fn at(&self) -> String {
+        self.endpoints.describe()
     }
 
     /// Writes `key`, attached to `lease` when given; returns the revision of the write.
@@ -145,7 +189,7 @@ impl Etcd {
         let response: HeaderOnly = self
             .call("/v3/kv/put", &body)
             .await
-            .with_context(|| format!("putting {key} into etcd at {}", self.base))?;
+            .with_context(|| format!("putting {key} into etcd at {}", self.at()))?;
         Ok(response.header.revision)
     }
 
@@ -158,7 +202,7 @@ impl Etcd {
             #[serde(default)]
             kvs: Vec<RawKeyValue>,
         }
-        let doing = || format!("listing {prefix}* in etcd at {}", self.base);
+        let doing = || format!("listing {prefix}* in etcd at {}", self.at());
         let body = json!({
             "key": BASE64.encode(prefix),
             "range_end": BASE64.encode(prefix_range_end(prefix.as_bytes())),
@@ -181,7 +225,7 @@ impl Etcd {
         let _: HeaderOnly = self
             .call("/v3/kv/deleterange", &json!({"key": BASE64.encode(key)}))
             .await
-            .with_context(|| format!("deleting {key} from etcd at {}", self.base))?;
+            .with_context(|| format!("deleting {key} from etcd at {}", self.at()))?;
         Ok(())
     }
 
@@ -195,7 +239,7 @@ impl Etcd {
             )
             .await
             .with_context(|| {
-                format!("compacting etcd at {} up to revision {revision}", self.base)
+                format!("compacting etcd at {} up to revision {revision}", self.at())
             })?;
         Ok(())
     }
@@ -205,7 +249,7 @@ impl Etcd {
         let response: LeaseResponse = self
             .call("/v3/lease/grant", &json!({"TTL": ttl_secs, "ID": 0}))
             .await
-            .with_context(|| format!("granting a {ttl_secs} s lease from etcd at {}", self.base))?;
+            .with_context(|| format!("granting a {ttl_secs} s lease from etcd at {}", self.at()))?;
         Ok(Lease {
             id: response.id,
             ttl: response.ttl,
@@ -225,12 +269,12 @@ impl Etcd {
         let frame: Frame = self
             .call("/v3/lease/keepalive", &json!({"ID": id}))
             .await
-            .with_context(|| format!("keeping lease {id:x} alive in etcd at {}", self.base))?;
+            .with_context(|| format!("keeping lease {id:x} alive in etcd at {}", self.at()))?;
         match (frame.result, frame.error) {
             (Some(result), _) => Ok(result.ttl),
             (None, error) => Err(anyhow!(
                 "keeping lease {id:x} alive in etcd at {}: etcd answered {}",
-                self.base,
+                self.at(),
                 error.unwrap_or_default()
             )),
         }
@@ -241,7 +285,7 @@ impl Etcd {
         let _: HeaderOnly = self
             .call("/v3/lease/revoke", &json!({"ID": id}))
             .await
-            .with_context(|| format!("revoking lease {id:x} in etcd at {}", self.base))?;
+            .with_context(|| format!("revoking lease {id:x} in etcd at {}", self.at()))?;
         Ok(())
     }
 
@@ -253,7 +297,7 @@ impl Etcd {
             .with_context(|| {
                 format!(
                     "reading the time to live of lease {id:x} in etcd at {}",
-                    self.base
+                    self.at()
                 )
             })?;
         Ok((response.ttl >= 0).then_some(response.ttl))
@@ -274,42 +318,106 @@ impl Etcd {
             "prev_kv": true,
             "progress_notify": true,
         }});
-        let request = self
-            .client
-            .post(format!("{}/v3/watch", self.base))
-            .timeout(WATCH_NO_DEADLINE)
-            .json(&body);
-        let watching = format!(
-            "watching {prefix}* in etcd at {} from revision {start_revision}",
-            self.base
-        );
-        let idle = self.watch_idle_timeout;
-        futures_util::stream::unfold(WatchState::Start(request), move |state| {
-            let watching = watching.clone();
-            async move { next_watch_item(state, idle, &watching).await }
-        })
+        let watching = format!("watching {prefix}* in etcd at {{}} from revision {start_revision}");
+        watch::stream(self.clone(), body, watching)
     }
 
     /// POSTs `body` to `path` and decodes a 200 answer; any other answer becomes an error
-    /// carrying etcd's own message.
+    /// carrying etcd's own message. A member that does not answer (or answers 5xx) is left for
+    /// the next one, each tried once; an expired token is replaced once.
     async fn call<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .post(&url)
-            .json(body)
+        let mut untried = self.endpoints.len();
+        let mut reauthenticated = false;
+        // A member that answers 503 is alive but has no leader (an election, a few hundred ms):
+        // then the whole round is tried again, twice, after a pause.
+        let mut rounds_left = 2;
+        let mut answered_unavailable = false;
+        let mut errors = Vec::new();
+        loop {
+            let (index, base) = self.endpoints.current();
+            match self.call_at(base, path, body).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::BadToken(e)) if !reauthenticated => {
+                    tracing::info!("{e:#}; authenticating again");
+                    reauthenticated = true;
+                }
+                Err(Failure::Unreachable(e)) => {
+                    self.endpoints.failed(index);
+                    let text = format!("{e:#}");
+                    answered_unavailable |= text.contains("HTTP 5");
+                    errors.push(text);
+                    untried -= 1;
+                    if untried > 0 {
+                        continue;
+                    }
+                    if answered_unavailable && rounds_left > 0 {
+                        rounds_left -= 1;
+                        untried = self.endpoints.len();
+                        answered_unavailable = false;
+                        tokio::time::sleep(ELECTION_PAUSE).await;
+                        continue;
+                    }
+                    let last = errors.len().saturating_sub(self.endpoints.len());
+                    let errors = &errors[last..];
+                    return Err(match errors {
+                        [one] => anyhow!(one.clone()),
+                        _ => anyhow!("no member answered: {}", errors.join("; ")),
+                    });
+                }
+                Err(other) => return Err(other.into_error()),
+            }
+        }
+    }
+
+    /// The token for `base` (authenticating if needed), or `None` without auth.
+    async fn token(&self, base: &str) -> Result<Option<String>, Failure> {
+        match &self.auth {
+            Some(auth) => Ok(Some(auth.token(&self.client, base).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The token did not work: the next call authenticates again.
+    fn forget_token(&self, token: Option<&str>) {
+        if let (Some(auth), Some(token)) = (&self.auth, token) {
+            auth.forget(token);
+        }
+    }
+
+    async fn call_at<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, Failure> {
+        let token = self.token(base).await?;
+        let url = format!("{base}{path}");
+        let mut request = self.client.post(&url).json(body);
+        if let Some(token) = token.as_deref().filter(|t| !t.is_empty()) {
+            request = request.header(reqwest::header::AUTHORIZATION, token);
+        }
+        let response = request
             .send()
             .await
-            .map_err(|e| anyhow!("POST {url}: {}", error_chain(&e)))?;
+            .map_err(|e| Failure::Unreachable(anyhow!("POST {url}: {}", error_chain(&e))))?;
         let status = response.status();
         let bytes = read_body(response, MAX_BODY_BYTES)
             .await
-            .map_err(|e| anyhow!("reading the answer to POST {url}: {e}"))?;
+            .map_err(|e| Failure::Unreachable(anyhow!("reading the answer to POST {url}: {e}")))?;
         if status != StatusCode::OK {
-            bail!("POST {url} answered HTTP {status}: {}", snippet(&bytes));
+            let error = connection::refused(format!("POST {url}"), status, &bytes);
+            let failure = classify(status, &bytes, error);
+            if matches!(failure, Failure::BadToken(_)) {
+                self.forget_token(token.as_deref());
+            }
+            return Err(failure);
         }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("decoding the answer to POST {url}: {}", snippet(&bytes)))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::Refused(anyhow!(
+                "decoding the answer to POST {url}: {e}: {}",
+                snippet(&bytes)
+            ))
+        })
     }
 }
 
@@ -317,7 +425,7 @@ impl Etcd {
 // The gateway's JSON
 
 /// int64 fields arrive as strings; accept numbers too.
-fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+pub(super) fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Int {
@@ -333,9 +441,9 @@ fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
 }
 
 #[derive(Deserialize, Default, Debug)]
-struct Header {
+pub(super) struct Header {
     #[serde(default, deserialize_with = "int64")]
-    revision: i64,
+    pub(super) revision: i64,
 }
 
 #[derive(Deserialize)]
@@ -353,7 +461,7 @@ struct LeaseResponse {
 }
 
 #[derive(Deserialize, Default, Debug)]
-struct RawKeyValue {
+pub(super) struct RawKeyValue {
     #[serde(default)]
     key: String,
     #[serde(default)]
@@ -365,7 +473,7 @@ struct RawKeyValue {
 }
 
 impl RawKeyValue {
-    fn decode(self) -> Result<KeyValue> {
+    pub(super) fn decode(self) -> Result<KeyValue> {
         let key = decode_key(&self.key)?;
         let value = BASE64
             .decode(&self.value)
@@ -385,260 +493,6 @@ fn decode_key(encoded: &str) -> Result<String> {
         .with_context(|| format!("key `{encoded}` is not base64"))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
-
-/// One object of the watch stream: `{"result": WatchResponse}` or `{"error": {...}}`.
-#[derive(Deserialize, Debug)]
-struct WatchFrame {
-    result: Option<WatchResponse>,
-    error: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-struct WatchResponse {
-    #[serde(default)]
-    header: Header,
-    #[serde(default)]
-    created: bool,
-    #[serde(default)]
-    canceled: bool,
-    #[serde(default, deserialize_with = "int64")]
-    compact_revision: i64,
-    #[serde(default)]
-    cancel_reason: String,
-    #[serde(default)]
-    events: Vec<RawEvent>,
-}
-
-#[derive(Deserialize, Debug)]
-struct RawEvent {
-    /// `PUT` is protobuf's zero value, so the gateway leaves it out.
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    kv: RawKeyValue,
-}
-
-/// What one frame means: events, in order, possibly followed by the error that ends the watch.
-fn interpret(frame: WatchFrame) -> Vec<Result<WatchEvent, WatchError>> {
-    let response = match (frame.result, frame.error) {
-        (Some(response), _) => response,
-        (None, error) => {
-            return vec![Err(WatchError::Other(anyhow!(
-                "etcd reported an error on the watch stream: {}",
-                error.unwrap_or_default()
-            )))]
-        }
-    };
-    if response.compact_revision > 0 {
-        return vec![Err(WatchError::Compacted {
-            compact_revision: response.compact_revision,
-        })];
-    }
-    if response.canceled {
-        let reason = if response.cancel_reason.is_empty() {
-            "no reason given".to_string()
-        } else {
-            response.cancel_reason
-        };
-        return vec![Err(WatchError::Canceled { reason })];
-    }
-    if response.created {
-        // The header of the creation answer is the current revision, not a promise that the
-        // events from start_revision up to it were delivered: not a progress mark.
-        return Vec::new();
-    }
-    if response.events.is_empty() {
-        return vec![Ok(WatchEvent::Progress {
-            revision: response.header.revision,
-        })];
-    }
-    response
-        .events
-        .into_iter()
-        .map(|event| {
-            let kind = event.kind.unwrap_or_else(|| "PUT".to_string());
-            let kv = event.kv.decode().map_err(WatchError::Other)?;
-            match kind.as_str() {
-                "PUT" => Ok(WatchEvent::Put(kv)),
-                "DELETE" => Ok(WatchEvent::Delete {
-                    key: kv.key,
-                    mod_revision: kv.mod_revision,
-                }),
-                other => Err(WatchError::Other(anyhow!(
-                    "unknown watch event type `{other}`"
-                ))),
-            }
-        })
-        .collect()
-}
-
-/// Bytes of the watch response not yet parsed. The gateway separates objects with newlines, but
-/// chunks can end anywhere, so objects are cut where their outermost `}` closes: a scan that
-/// carries its state (depth, inside a string) from chunk to chunk, so every byte is looked at
-/// once, and each complete object is parsed once. One object may hold at most
-/// [`MAX_BODY_BYTES`]; the stream as a whole has no limit.
-#[derive(Default)]
-struct FrameBuffer {
-    pending: Vec<u8>,
-    /// How much of `pending` the scan has seen.
-    scanned: usize,
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl FrameBuffer {
-    /// Adds `bytes` and returns every object that is now complete.
-    fn push(&mut self, bytes: &[u8]) -> Result<Vec<WatchFrame>> {
-        self.pending.extend_from_slice(bytes);
-        let mut frames = Vec::new();
-        let mut start = 0;
-        let mut i = self.scanned;
-        while i < self.pending.len() {
-            let b = self.pending[i];
-            i += 1;
-            if self.in_string {
-                match b {
-                    _ if self.escaped => self.escaped = false,
-                    b'\\' => self.escaped = true,
-                    b'"' => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' if self.depth > 0 => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' if self.depth > 0 => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        frames.push(self.parse(start, i)?);
-                        start = i;
-                    }
-                }
-                _ if self.depth > 0 => {}
-                b if b.is_ascii_whitespace() => start = i,
-                // Between objects only whitespace belongs.
-                _ => return Err(self.not_a_frame(start, self.pending.len())),
-            }
-        }
-        self.pending.drain(..start);
-        self.scanned = self.pending.len();
-        if self.pending.len() > MAX_BODY_BYTES {
-            bail!(
-                "a watch message is larger than {} MiB; stopped reading it",
-                MAX_BODY_BYTES >> 20
-            );
-        }
-        Ok(frames)
-    }
-
-    fn parse(&self, start: usize, end: usize) -> Result<WatchFrame> {
-        serde_json::from_slice(&self.pending[start..end]).map_err(|_| self.not_a_frame(start, end))
-    }
-
-    fn not_a_frame(&self, start: usize, end: usize) -> anyhow::Error {
-        let bytes = &self.pending[start..end];
-        let why = match serde_json::from_slice::<WatchFrame>(bytes) {
-            Err(e) => format!(" ({e})"),
-            Ok(_) => String::new(),
-        };
-        anyhow!(
-            "the watch stream holds something that is not a watch response{why}: {}",
-            snippet(bytes)
-        )
-    }
-
-    /// True when only whitespace is left over.
-    fn is_empty(&self) -> bool {
-        self.pending.iter().all(u8::is_ascii_whitespace)
-    }
-}
-
-enum WatchState {
-    Start(RequestBuilder),
-    Reading {
-        response: reqwest::Response,
-        frames: FrameBuffer,
-        queue: VecDeque<Result<WatchEvent, WatchError>>,
-    },
-    Done,
-}
-
-async fn next_watch_item(
-    mut state: WatchState,
-    idle: Duration,
-    watching: &str,
-) -> Option<(Result<WatchEvent, WatchError>, WatchState)> {
-    let fail = |error: anyhow::Error| Some((Err(WatchError::Other(error)), WatchState::Done));
-    loop {
-        state = match state {
-            WatchState::Done => return None,
-            WatchState::Start(request) => {
-                let response = match tokio::time::timeout(idle, request.send()).await {
-                    Err(_) => return Some((Err(WatchError::Idle(idle)), WatchState::Done)),
-                    Ok(Err(e)) => return fail(anyhow!("{watching}: {}", error_chain(&e))),
-                    Ok(Ok(response)) => response,
-                };
-                let status = response.status();
-                if status != StatusCode::OK {
-                    let body = read_body(response, MAX_BODY_BYTES)
-                        .await
-                        .unwrap_or_default();
-                    return fail(anyhow!("{watching}: HTTP {status}: {}", snippet(&body)));
-                }
-                WatchState::Reading {
-                    response,
-                    frames: FrameBuffer::default(),
-                    queue: VecDeque::new(),
-                }
-            }
-            WatchState::Reading {
-                mut response,
-                mut frames,
-                mut queue,
-            } => {
-                if let Some(item) = queue.pop_front() {
-                    let next = if item.is_err() {
-                        WatchState::Done
-                    } else {
-                        WatchState::Reading {
-                            response,
-                            frames,
-                            queue,
-                        }
-                    };
-                    return Some((item, next));
-                }
-                let chunk = match tokio::time::timeout(idle, response.chunk()).await {
-                    Err(_) => return Some((Err(WatchError::Idle(idle)), WatchState::Done)),
-                    Ok(Err(e)) => return fail(anyhow!("{watching}: {}", error_chain(&e))),
-                    Ok(Ok(None)) => {
-                        let leftover = if frames.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" in the middle of {}", snippet(&frames.pending))
-                        };
-                        return fail(anyhow!("{watching}: etcd closed the stream{leftover}"));
-                    }
-                    Ok(Ok(Some(chunk))) => chunk,
-                };
-                match frames.push(&chunk) {
-                    Ok(parsed) => queue.extend(parsed.into_iter().flat_map(interpret)),
-                    Err(e) => return fail(e.context(watching.to_string())),
-                }
-                WatchState::Reading {
-                    response,
-                    frames,
-                    queue,
-                }
-            }
-        };
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Error text
 
 // ---------------------------------------------------------------------------------------------
 // A real etcd for tests (also used by the discovery tests)
