@@ -44,7 +44,7 @@ const COLD_RUNS: usize = 3;
 const WARM_RUNS: usize = 5;
 const FILE_WARMUP: usize = 5;
 const FILE_PUTS: usize = 200;
-const PROM_PUTS: usize = 20;
+const PROM_PUTS: usize = 40;
 /// Prometheus' discovery manager sends target updates on this fixed ticker (before 3.12).
 const DISCOVERY_TICK: Duration = Duration::from_secs(5);
 /// The scrape manager's reload interval when `--scrape.discovery-reload-interval` is not given.
@@ -393,6 +393,8 @@ struct Summary {
     file_p99_ms: Option<f64>,
     memory_mib: f64,
     prometheus: Vec<PromVerdict>,
+    /// Per registration (spaced), and the share of a core a churn of one a second keeps busy.
+    cost: Option<(Cost, f64)>,
 }
 
 struct PromVerdict {
@@ -550,14 +552,18 @@ async fn run(etcd_bin: &Path) -> Summary {
         ms(percentile(&sorted, 99.0))
     });
 
-    // 4. Put -> Prometheus.
-    let prometheus = match installed(testsupport::PROMETHEUS) {
+    // 4. Put -> Prometheus, then Prometheus' own cost of a registration.
+    let (prometheus, cost) = match installed(testsupport::PROMETHEUS) {
         Some(bin) => {
-            put_to_prometheus(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await
+            let latency =
+                put_to_prometheus(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await;
+            let cost =
+                prometheus_cost(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await;
+            (latency, cost)
         }
         None => {
             println!("skipping put -> Prometheus");
-            Vec::new()
+            (Vec::new(), None)
         }
     };
 
@@ -574,6 +580,7 @@ async fn run(etcd_bin: &Path) -> Summary {
         file_p99_ms,
         memory_mib: mib(memory),
         prometheus,
+        cost,
     }
 }
 
@@ -853,6 +860,7 @@ async fn start_prometheus(
     work: &Path,
     targets_dir: &Path,
     expect_discovered: usize,
+    track: bool,
 ) -> PromUnderTest {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -863,10 +871,11 @@ async fn start_prometheus(
     // does not send 10,000 connection attempts a second into the network.
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-         scrape_configs:\n  - job_name: services\n    file_sd_configs:\n\
-         \x20     - files: [\"{}/*.json\"]\n    relabel_configs:\n\
-         \x20     - source_labels: [service]\n        regex: \"prom.*\"\n        action: keep\n",
-        targets_dir.display()
+         scrape_configs:\n  - job_name: services\n    file_sd_configs:\n{}\
+         \x20   relabel_configs:\n\
+         \x20     - source_labels: [service]\n        regex: \"(prom|cost|churn).*\"\n        \
+         action: keep\n",
+        file_sd_configs(targets_dir)
     );
     let config_path = home.join("prometheus.yml");
     std::fs::write(&config_path, config).expect("writing the Prometheus config");
@@ -908,7 +917,8 @@ async fn start_prometheus(
         .await;
     let changes = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    {
+    // Reading /metrics every 20 ms costs Prometheus CPU: not where its CPU is measured.
+    if track {
         let client = client.clone();
         let changes = changes.clone();
         let stop = stop.clone();
@@ -1035,11 +1045,24 @@ async fn put_to_prometheus(
                 work,
                 bridge_dir,
                 discovered,
+                true,
             )
             .await,
         );
     }
-    runs.push(start_prometheus(bin, "default", None, client, work, bridge_dir, discovered).await);
+    runs.push(
+        start_prometheus(
+            bin,
+            "default",
+            None,
+            client,
+            work,
+            bridge_dir,
+            discovered,
+            true,
+        )
+        .await,
+    );
     println!(
         "  {} Prometheus run{} side by side on the bridge's directory ({} discovered targets, \
          bulk ones dropped by relabeling), scrape_interval 1s, API polled every {} ms",
@@ -1234,6 +1257,170 @@ async fn put_to_prometheus(
     verdicts
 }
 
+// ---------------------------------------------------------------------------------------------
+// Prometheus' cost of a registration
+
+/// Registrations spaced further apart than the discovery manager's tick, so each one is
+/// handed to the scrape manager on its own.
+const COST_PUTS: usize = 10;
+const COST_SPACING: Duration = Duration::from_secs(7);
+/// The idle baseline subtracted from the figures, and the steady churn measured after.
+const COST_IDLE: Duration = Duration::from_secs(30);
+const CHURN: Duration = Duration::from_secs(60);
+
+/// The file_sd configs of the `services` job for the target files under `targets_dir`, as
+/// YAML list items at the indentation `start_prometheus` needs: the same globs monstack's
+/// prometheus.yml has for its etcd-discovered job.
+fn file_sd_configs(targets_dir: &Path) -> String {
+    format!("      - files: [\"{}/*.json\"]\n", targets_dir.display())
+}
+
+/// The counters read around each cost phase (a missing series reads 0).
+const COST_SERIES: [&str; 5] = [
+    "process_cpu_seconds_total",
+    SCAN_COUNT,
+    "prometheus_sd_received_updates_total{name=\"scrape\"}",
+    "prometheus_target_scrape_pool_sync_total{scrape_job=\"services\"}",
+    "prometheus_sd_file_read_errors_total",
+];
+
+async fn read_counters(client: &reqwest::Client, api: &Prometheus) -> (Instant, [f64; 5]) {
+    let text = client
+        .get(format!("{}/metrics", api.base_url()))
+        .send()
+        .await
+        .expect("reading Prometheus' /metrics")
+        .text()
+        .await
+        .expect("reading Prometheus' /metrics");
+    let mut values = [0.0; 5];
+    for (value, series) in values.iter_mut().zip(COST_SERIES) {
+        *value = metric(&text, series).unwrap_or(0.0);
+    }
+    (Instant::now(), values)
+}
+
+/// What one cost phase added, per registration.
+struct Cost {
+    cpu_ms: f64,
+    scans: f64,
+    files_read: f64,
+    syncs: f64,
+    read_errors: f64,
+}
+
+fn cost_between(
+    before: (Instant, [f64; 5]),
+    after: (Instant, [f64; 5]),
+    idle_cpu_per_s: f64,
+    registrations: usize,
+) -> Cost {
+    let n = registrations as f64;
+    let d = |i: usize| after.1[i] - before.1[i];
+    let seconds = (after.0 - before.0).as_secs_f64();
+    Cost {
+        cpu_ms: (d(0) - idle_cpu_per_s * seconds) / n * 1e3,
+        scans: d(1) / n,
+        files_read: d(2) / n,
+        syncs: d(3) / n,
+        read_errors: d(4),
+    }
+}
+
+/// Prometheus' CPU time and file_sd work per registration at 1,000 services, read from its own
+/// counters: one Prometheus (1 s reload interval, as monstack runs it) whose API nobody polls,
+/// an idle baseline, then registrations spaced 7 s apart, then a steady churn of one a second.
+/// The new services point at a closed port, so scraping them costs next to nothing.
+async fn prometheus_cost(
+    bin: &Path,
+    etcd: &Etcd,
+    client: &reqwest::Client,
+    work: &Path,
+    bridge_dir: &Path,
+    lease: i64,
+) -> Option<(Cost, f64)> {
+    let discovered = INSTANCES + FILE_WARMUP + FILE_PUTS + PROM_PUTS;
+    let prom = start_prometheus(
+        bin,
+        "cost",
+        Some(FAST_RELOAD),
+        client,
+        work,
+        bridge_dir,
+        discovered,
+        false,
+    )
+    .await;
+    let closed = free_port();
+    let put = |name: String| {
+        let value = registration("1", &name, "127.0.0.1", closed);
+        async move {
+            etcd.put(&format!("{PREFIX}{name}/1"), value.as_bytes(), Some(lease))
+                .await
+                .expect("put")
+        }
+    };
+    // Let the first full read and its sync settle.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle_start = read_counters(client, &prom.api).await;
+    tokio::time::sleep(COST_IDLE).await;
+    let idle_end = read_counters(client, &prom.api).await;
+    let idle_cpu = (idle_end.1[0] - idle_start.1[0]) / (idle_end.0 - idle_start.0).as_secs_f64();
+
+    for k in 0..COST_PUTS {
+        put(format!("cost{k}")).await;
+        tokio::time::sleep(COST_SPACING).await;
+    }
+    let spaced_end = read_counters(client, &prom.api).await;
+    let spaced = cost_between(idle_end, spaced_end, idle_cpu, COST_PUTS);
+
+    let churn_start = read_counters(client, &prom.api).await;
+    let started = Instant::now();
+    let mut k = 0;
+    while started.elapsed() < CHURN {
+        put(format!("churn{k}")).await;
+        k += 1;
+        tokio::time::sleep_until((started + Duration::from_secs(k as u64)).into()).await;
+    }
+    // The last ones through the discovery tick and the reload.
+    tokio::time::sleep(DISCOVERY_TICK + FAST_RELOAD).await;
+    let churn_end = read_counters(client, &prom.api).await;
+    let churn_seconds = (churn_end.0 - churn_start.0).as_secs_f64();
+    let churn_share = ((churn_end.1[0] - churn_start.1[0]) / churn_seconds - idle_cpu) * 100.0;
+    let churn = cost_between(churn_start, churn_end, idle_cpu, k);
+
+    println!();
+    println!(
+        "Prometheus' cost of a registration at {SERVICES} services ({INSTANCES} instances, \
+         bulk dropped by relabeling), from its own counters; reload interval 1 s, API not polled"
+    );
+    println!(
+        "  idle baseline over {} s: {:.1} ms CPU per second (subtracted below)",
+        COST_IDLE.as_secs(),
+        idle_cpu * 1e3
+    );
+    for (what, cost) in [
+        (
+            format!("{COST_PUTS} registrations {} s apart", COST_SPACING.as_secs()),
+            &spaced,
+        ),
+        (format!("churn: {k} registrations, one a second"), &churn),
+    ] {
+        println!("  {what}, per registration:");
+        println!(
+            "    Prometheus CPU {:>7.1} ms   file_sd scans {:>5.2}   files read {:>7.1}   \
+             scrape pool syncs {:>4.2}   read errors {}",
+            cost.cpu_ms, cost.scans, cost.files_read, cost.syncs, cost.read_errors
+        );
+    }
+    println!(
+        "  churn of one registration a second keeps {churn_share:.1}% of a core busy in Prometheus \
+         (above idle)"
+    );
+    prom.stop.store(true, Ordering::Relaxed);
+    Some((spaced, churn_share))
+}
+
 fn print_summary(summary: &Summary) {
     println!();
     println!("summary (load average now: {})", load_average());
@@ -1272,6 +1459,13 @@ fn print_summary(summary: &Summary) {
         println!(
             "  {:<52} {:>14}  {:>12}  skipped",
             "put -> Prometheus p99", "-", "-"
+        );
+    }
+    if let Some((cost, churn)) = &summary.cost {
+        println!(
+            "  {:<52} {:>11.0} ms  {:>12}  (file_sd scans {:.2}, files read {:.0}; churn of 1/s: \
+             {churn:.1}% of a core)",
+            "Prometheus CPU per registration", cost.cpu_ms, "-", cost.scans, cost.files_read
         );
     }
     for run in &summary.prometheus {
