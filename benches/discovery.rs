@@ -4,7 +4,7 @@
 //! - the initial sync (`discovery::sync_once`, cold and warm) and a `Bridge` start: wall time,
 //!   peak heap (counting allocator) and peak RSS (VmHWM);
 //! - put -> file latency with the bridge watching: 200 new services, one at a time;
-//! - put -> Prometheus latency: 20 new services, one at a time, until `/api/v1/targets` lists
+//! - put -> Prometheus latency: 40 new services, one at a time, until `/api/v1/targets` lists
 //!   them, with the stages in between read from Prometheus' own metrics.
 //!
 //! etcd 3.5 and Prometheus 3.5 (the pinned versions, from `.ci/fetch-binaries`) run as child
