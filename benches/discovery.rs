@@ -5,16 +5,15 @@
 //!   peak heap (counting allocator) and peak RSS (VmHWM);
 //! - put -> file latency with the bridge watching: 200 new services, one at a time;
 //! - put -> Prometheus latency: 40 new services, one at a time, until `/api/v1/targets` lists
-//!   them, with the stages in between read from Prometheus' own metrics.
+//!   them, with the stages in between read from Prometheus' own metrics;
+//! - Prometheus' own cost of a registration: its CPU time (`process_cpu_seconds_total`) and
+//!   file_sd work (scans, files read, scrape pool syncs) per registration, and under a churn of
+//!   one registration a second, on a Prometheus whose API nobody polls.
 //!
 //! etcd 3.5 and Prometheus 3.5 (the pinned versions, from `.ci/fetch-binaries`) run as child
 //! processes on free ports and are killed on exit, also on a panic.
 //! Without etcd the benchmark prints why and exits 0; without Prometheus it skips that part.
 //! This is a report, not a test: it exits 0 whether or not the targets are met.
-//!
-//! - Prometheus' own cost of a registration: its CPU time (`process_cpu_seconds_total`) and
-//!   file_sd work (scans, files read, scrape pool syncs) per registration, and under a churn of
-//!   one registration a second, on a Prometheus whose API nobody polls.
 //!
 //! Run with `cargo bench --bench discovery` (about 15 minutes); `MONSTACK_BENCH_COST_ONLY=1`
 //! skips the put -> Prometheus latency part.
