@@ -4,15 +4,19 @@
 //! - the initial sync (`discovery::sync_once`, cold and warm) and a `Bridge` start: wall time,
 //!   peak heap (counting allocator) and peak RSS (VmHWM);
 //! - put -> file latency with the bridge watching: 200 new services, one at a time;
-//! - put -> Prometheus latency: 20 new services, one at a time, until `/api/v1/targets` lists
-//!   them, with the stages in between read from Prometheus' own metrics.
+//! - put -> Prometheus latency: 40 new services, one at a time, until `/api/v1/targets` lists
+//!   them, with the stages in between read from Prometheus' own metrics;
+//! - Prometheus' own cost of a registration: its CPU time (`process_cpu_seconds_total`) and
+//!   file_sd work (scans, files read, scrape pool syncs) per registration, and under a churn of
+//!   one registration a second, on a Prometheus whose API nobody polls.
 //!
 //! etcd 3.5 and Prometheus 3.5 (the pinned versions, from `.ci/fetch-binaries`) run as child
 //! processes on free ports and are killed on exit, also on a panic.
 //! Without etcd the benchmark prints why and exits 0; without Prometheus it skips that part.
 //! This is a report, not a test: it exits 0 whether or not the targets are met.
 //!
-//! Run with `cargo bench --bench discovery`.
+//! Run with `cargo bench --bench discovery` (about 15 minutes); `MONSTACK_BENCH_COST_ONLY=1`
+//! skips the put -> Prometheus latency part.
 
 #[path = "../src/testsupport.rs"]
 #[allow(dead_code)]
@@ -38,13 +42,14 @@ const SERVICES: usize = 1_000;
 const INSTANCES: usize = 10_000;
 const IN_FLIGHT: usize = 64;
 const LEASES: usize = 4;
-const LEASE_TTL_SECS: i64 = 600;
+/// Longer than the whole run (about 15 minutes): an expired lease would take every target away.
+const LEASE_TTL_SECS: i64 = 3_600;
 const PREFIX: &str = "/service/";
 const COLD_RUNS: usize = 3;
 const WARM_RUNS: usize = 5;
 const FILE_WARMUP: usize = 5;
 const FILE_PUTS: usize = 200;
-const PROM_PUTS: usize = 20;
+const PROM_PUTS: usize = 40;
 /// Prometheus' discovery manager sends target updates on this fixed ticker (before 3.12).
 const DISCOVERY_TICK: Duration = Duration::from_secs(5);
 /// The scrape manager's reload interval when `--scrape.discovery-reload-interval` is not given.
@@ -354,16 +359,20 @@ fn registration(id: &str, name: &str, host: &str, port: u16) -> String {
     )
 }
 
-/// `*.json` files in `dir`.
+/// `*.json` files in the shard directories of `dir`.
 fn json_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
+    monstack::layout::etcd_target_shards()
+        .map(|shard| {
+            std::fs::read_dir(dir.join(shard))
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                        .count()
+                })
+                .unwrap_or(0)
         })
-        .unwrap_or(0)
+        .sum()
 }
 
 /// Polls `path` until it contains `needle` (every 250 us, on the calling thread); the time since
@@ -393,6 +402,8 @@ struct Summary {
     file_p99_ms: Option<f64>,
     memory_mib: f64,
     prometheus: Vec<PromVerdict>,
+    /// Per registration (spaced), and the share of a core a churn of one a second keeps busy.
+    cost: Option<(Cost, f64)>,
 }
 
 struct PromVerdict {
@@ -550,14 +561,34 @@ async fn run(etcd_bin: &Path) -> Summary {
         ms(percentile(&sorted, 99.0))
     });
 
-    // 4. Put -> Prometheus.
-    let prometheus = match installed(testsupport::PROMETHEUS) {
+    // 4. Put -> Prometheus, then Prometheus' own cost of a registration.
+    let (prometheus, cost) = match installed(testsupport::PROMETHEUS) {
         Some(bin) => {
-            put_to_prometheus(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await
+            let latency = if std::env::var_os("MONSTACK_BENCH_COST_ONLY").is_some() {
+                println!("\nput -> Prometheus skipped (MONSTACK_BENCH_COST_ONLY)");
+                Vec::new()
+            } else {
+                put_to_prometheus(&bin, &etcd, &client, work.path(), &bridge_dir, leases[0]).await
+            };
+            let discovered = INSTANCES
+                + FILE_WARMUP
+                + FILE_PUTS
+                + if latency.is_empty() { 0 } else { PROM_PUTS };
+            let cost = prometheus_cost(
+                &bin,
+                &etcd,
+                &client,
+                work.path(),
+                &bridge_dir,
+                leases[0],
+                discovered,
+            )
+            .await;
+            (latency, cost)
         }
         None => {
             println!("skipping put -> Prometheus");
-            Vec::new()
+            (Vec::new(), None)
         }
     };
 
@@ -574,6 +605,7 @@ async fn run(etcd_bin: &Path) -> Summary {
         file_p99_ms,
         memory_mib: mib(memory),
         prometheus,
+        cost,
     }
 }
 
@@ -750,7 +782,7 @@ async fn put_to_file(etcd: &Etcd, bridge_dir: &Path, lease: i64) -> Vec<Duration
         let name = format!("lat{j}");
         let host = format!("10.1.{}.{}", j / 256, j % 256);
         let value = registration("1", &name, &host, 9100);
-        let path = bridge_dir.join(discovery::file_name(&name));
+        let path = discovery::target_path(bridge_dir, &discovery::file_name(&name));
         let needle = format!("\"{host}:9100\"");
         let start = Instant::now();
         etcd.put(&format!("{PREFIX}{name}/1"), value.as_bytes(), Some(lease))
@@ -853,6 +885,7 @@ async fn start_prometheus(
     work: &Path,
     targets_dir: &Path,
     expect_discovered: usize,
+    track: bool,
 ) -> PromUnderTest {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -863,10 +896,11 @@ async fn start_prometheus(
     // does not send 10,000 connection attempts a second into the network.
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-         scrape_configs:\n  - job_name: services\n    file_sd_configs:\n\
-         \x20     - files: [\"{}/*.json\"]\n    relabel_configs:\n\
-         \x20     - source_labels: [service]\n        regex: \"prom.*\"\n        action: keep\n",
-        targets_dir.display()
+         scrape_configs:\n  - job_name: services\n    file_sd_configs:\n{}\
+         \x20   relabel_configs:\n\
+         \x20     - source_labels: [service]\n        regex: \"(prom|cost|churn).*\"\n        \
+         action: keep\n",
+        file_sd_configs(targets_dir)
     );
     let config_path = home.join("prometheus.yml");
     std::fs::write(&config_path, config).expect("writing the Prometheus config");
@@ -908,7 +942,8 @@ async fn start_prometheus(
         .await;
     let changes = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    {
+    // Reading /metrics every 20 ms costs Prometheus CPU: not where its CPU is measured.
+    if track {
         let client = client.clone();
         let changes = changes.clone();
         let stop = stop.clone();
@@ -1035,11 +1070,17 @@ async fn put_to_prometheus(
                 work,
                 bridge_dir,
                 discovered,
+                true,
             )
             .await,
         );
     }
-    runs.push(start_prometheus(bin, "default", None, client, work, bridge_dir, discovered).await);
+    runs.push(
+        start_prometheus(
+            bin, "default", None, client, work, bridge_dir, discovered, true,
+        )
+        .await,
+    );
     println!(
         "  {} Prometheus run{} side by side on the bridge's directory ({} discovered targets, \
          bulk ones dropped by relabeling), scrape_interval 1s, API polled every {} ms",
@@ -1062,7 +1103,7 @@ async fn put_to_prometheus(
         let port = runs[0].api.base_url().rsplit(':').next().unwrap_or("9090");
         let port: u16 = port.parse().unwrap_or(9090);
         let value = registration("1", &name, "127.0.0.1", port);
-        let path = bridge_dir.join(discovery::file_name(&name));
+        let path = discovery::target_path(bridge_dir, &discovery::file_name(&name));
         let start = Instant::now();
         etcd.put(&format!("{PREFIX}{name}/1"), value.as_bytes(), Some(lease))
             .await
@@ -1190,7 +1231,8 @@ async fn put_to_prometheus(
             counts.sort_by(f64::total_cmp);
             times.sort_by(f64::total_cmp);
             println!(
-                "    file_sd rescans of all ~{} files per registration: median {:.0} (max {:.0}), \
+                "    file_sd rescans (of one shard, ~1/16 of ~{} files) per registration: median \
+                 {:.0} (max {:.0}), \
                  taking {:.0} ms in total (max {:.0} ms)",
                 SERVICES + FILE_WARMUP + FILE_PUTS + PROM_PUTS / 2,
                 counts[counts.len() / 2],
@@ -1219,8 +1261,9 @@ async fn put_to_prometheus(
          to {} s + the reload interval: {} s with the default, {} s with the 1 s that \
          monstack's pinned image sets. The goal is p99 within that + {} s (the summary also \
          checks a flat 5 s + 1 s). The ticks are counted from when file_sd has read the new \
-         file, not from the put: file_sd rescans the whole directory on every change in it \
-         (also on the agent's .tmp file before the rename), so a put that lands just before a \
+         file, not from the put: file_sd rescans the new file's whole shard directory on its \
+         rename into it (the temp file is written in .tmp/, which no file_sd config watches), so \
+         a put that lands just before a \
          discovery tick can miss it while a rescan is under way and wait one more tick. With \
          Prometheus >= 3.12 and a 1 s reload interval it is under 2 s.",
         DISCOVERY_TICK.as_secs(),
@@ -1232,6 +1275,180 @@ async fn put_to_prometheus(
         PROM_SLACK.as_secs()
     );
     verdicts
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus' cost of a registration
+
+/// Registrations spaced further apart than the discovery manager's tick, so each one is
+/// handed to the scrape manager on its own.
+const COST_PUTS: usize = 10;
+const COST_SPACING: Duration = Duration::from_secs(7);
+/// The idle baseline subtracted from the figures, and the steady churn measured after.
+const COST_IDLE: Duration = Duration::from_secs(30);
+const CHURN: Duration = Duration::from_secs(60);
+
+/// The file_sd configs of the `services` job for the target files under `targets_dir`, as
+/// YAML list items at the indentation `start_prometheus` needs: the same globs monstack's
+/// prometheus.yml has for its etcd-discovered job.
+fn file_sd_configs(targets_dir: &Path) -> String {
+    monstack::layout::etcd_target_shards()
+        .map(|shard| {
+            format!(
+                "      - files: [\"{}/{shard}/*.json\"]\n",
+                targets_dir.display()
+            )
+        })
+        .collect()
+}
+
+/// The counters read around each cost phase (a missing series reads 0).
+const COST_SERIES: [&str; 5] = [
+    "process_cpu_seconds_total",
+    SCAN_COUNT,
+    "prometheus_sd_received_updates_total{name=\"scrape\"}",
+    "prometheus_target_scrape_pool_sync_total{scrape_job=\"services\"}",
+    "prometheus_sd_file_read_errors_total",
+];
+
+async fn read_counters(client: &reqwest::Client, api: &Prometheus) -> (Instant, [f64; 5]) {
+    let text = client
+        .get(format!("{}/metrics", api.base_url()))
+        .send()
+        .await
+        .expect("reading Prometheus' /metrics")
+        .text()
+        .await
+        .expect("reading Prometheus' /metrics");
+    let mut values = [0.0; 5];
+    for (value, series) in values.iter_mut().zip(COST_SERIES) {
+        *value = metric(&text, series).unwrap_or(0.0);
+    }
+    (Instant::now(), values)
+}
+
+/// What one cost phase added, per registration.
+struct Cost {
+    cpu_ms: f64,
+    scans: f64,
+    files_read: f64,
+    syncs: f64,
+    read_errors: f64,
+}
+
+fn cost_between(
+    before: (Instant, [f64; 5]),
+    after: (Instant, [f64; 5]),
+    idle_cpu_per_s: f64,
+    registrations: usize,
+) -> Cost {
+    let n = registrations as f64;
+    let d = |i: usize| after.1[i] - before.1[i];
+    let seconds = (after.0 - before.0).as_secs_f64();
+    Cost {
+        cpu_ms: (d(0) - idle_cpu_per_s * seconds) / n * 1e3,
+        scans: d(1) / n,
+        files_read: d(2) / n,
+        syncs: d(3) / n,
+        read_errors: d(4),
+    }
+}
+
+/// Prometheus' CPU time and file_sd work per registration at 1,000 services, read from its own
+/// counters: one Prometheus (1 s reload interval, as monstack runs it) whose API nobody polls,
+/// an idle baseline, then registrations spaced 7 s apart, then a steady churn of one a second.
+/// The new services point at a closed port, so scraping them costs next to nothing.
+async fn prometheus_cost(
+    bin: &Path,
+    etcd: &Etcd,
+    client: &reqwest::Client,
+    work: &Path,
+    bridge_dir: &Path,
+    lease: i64,
+    discovered: usize,
+) -> Option<(Cost, f64)> {
+    let prom = start_prometheus(
+        bin,
+        "cost",
+        Some(FAST_RELOAD),
+        client,
+        work,
+        bridge_dir,
+        discovered,
+        false,
+    )
+    .await;
+    let closed = free_port();
+    let put = |name: String| {
+        let value = registration("1", &name, "127.0.0.1", closed);
+        async move {
+            etcd.put(&format!("{PREFIX}{name}/1"), value.as_bytes(), Some(lease))
+                .await
+                .expect("put")
+        }
+    };
+    // Let the first full read and its sync settle.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle_start = read_counters(client, &prom.api).await;
+    tokio::time::sleep(COST_IDLE).await;
+    let idle_end = read_counters(client, &prom.api).await;
+    let idle_cpu = (idle_end.1[0] - idle_start.1[0]) / (idle_end.0 - idle_start.0).as_secs_f64();
+
+    for k in 0..COST_PUTS {
+        put(format!("cost{k}")).await;
+        tokio::time::sleep(COST_SPACING).await;
+    }
+    let spaced_end = read_counters(client, &prom.api).await;
+    let spaced = cost_between(idle_end, spaced_end, idle_cpu, COST_PUTS);
+
+    let churn_start = read_counters(client, &prom.api).await;
+    let started = Instant::now();
+    let mut k = 0;
+    while started.elapsed() < CHURN {
+        put(format!("churn{k}")).await;
+        k += 1;
+        tokio::time::sleep_until((started + Duration::from_secs(k as u64)).into()).await;
+    }
+    // The last ones through the discovery tick and the reload.
+    tokio::time::sleep(DISCOVERY_TICK + FAST_RELOAD).await;
+    let churn_end = read_counters(client, &prom.api).await;
+    let churn_seconds = (churn_end.0 - churn_start.0).as_secs_f64();
+    let churn_share = ((churn_end.1[0] - churn_start.1[0]) / churn_seconds - idle_cpu) * 100.0;
+    let churn = cost_between(churn_start, churn_end, idle_cpu, k);
+
+    println!();
+    println!(
+        "Prometheus' cost of a registration at {SERVICES} services ({INSTANCES} instances, \
+         bulk dropped by relabeling), from its own counters; reload interval 1 s, API not polled"
+    );
+    println!(
+        "  idle baseline over {} s: {:.1} ms CPU per second (subtracted below)",
+        COST_IDLE.as_secs(),
+        idle_cpu * 1e3
+    );
+    for (what, cost) in [
+        (
+            format!(
+                "{COST_PUTS} registrations {} s apart",
+                COST_SPACING.as_secs()
+            ),
+            &spaced,
+        ),
+        (format!("churn: {k} registrations, one a second"), &churn),
+    ] {
+        println!("  {what}, per registration:");
+        println!(
+            "    Prometheus CPU {:>7.1} ms   file_sd scans {:>5.2}   files read {:>7.1}   \
+             scrape pool syncs {:>4.2}   read errors {}",
+            cost.cpu_ms, cost.scans, cost.files_read, cost.syncs, cost.read_errors
+        );
+    }
+    println!(
+        "  churn of one registration a second keeps {churn_share:.1}% of a core busy in Prometheus \
+         (above idle)"
+    );
+    prom.stop.store(true, Ordering::Relaxed);
+    Some((spaced, churn_share))
 }
 
 fn print_summary(summary: &Summary) {
@@ -1272,6 +1489,13 @@ fn print_summary(summary: &Summary) {
         println!(
             "  {:<52} {:>14}  {:>12}  skipped",
             "put -> Prometheus p99", "-", "-"
+        );
+    }
+    if let Some((cost, churn)) = &summary.cost {
+        println!(
+            "  {:<52} {:>11.0} ms  {:>12}  (file_sd scans {:.2}, files read {:.0}; churn of 1/s: \
+             {churn:.1}% of a core)",
+            "Prometheus CPU per registration", cost.cpu_ms, "-", cost.scans, cost.files_read
         );
     }
     for run in &summary.prometheus {

@@ -157,7 +157,7 @@ pub fn mode_for(secret: bool) -> u32 {
 /// Writes `contents` to `path` atomically. The temp file starts with `.` and ends in `.tmp`, so
 /// Prometheus' file_sd globs (`*.json`) never see a half-written file.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    write_atomic_with(path, contents, mode, true)
+    write_atomic_with(path, None, contents, mode, true)
 }
 
 /// [`write_atomic`] without the fsync: readers still never see a half-written file (the rename
@@ -165,17 +165,43 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
 /// discovered targets, rebuilt from etcd on every start), where an fsync per file would make a
 /// listing of thousands of services take seconds.
 pub fn write_atomic_unsynced(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    write_atomic_with(path, contents, mode, false)
+    write_atomic_with(path, None, contents, mode, false)
 }
 
-fn write_atomic_with(path: &Path, contents: &[u8], mode: u32, sync: bool) -> anyhow::Result<()> {
+/// [`write_atomic_unsynced`] with the temp file in `tmp_dir` (created when missing), which must
+/// be on the same file system as `path`: a watcher of `path`'s directory (Prometheus' file_sd)
+/// then sees one change, the rename, instead of the temp file's creation, writes and rename.
+pub fn write_atomic_unsynced_via(
+    path: &Path,
+    tmp_dir: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> anyhow::Result<()> {
+    write_atomic_with(path, Some(tmp_dir), contents, mode, false)
+}
+
+fn write_atomic_with(
+    path: &Path,
+    tmp_dir: Option<&Path>,
+    contents: &[u8],
+    mode: u32,
+    sync: bool,
+) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp_dir = match tmp_dir {
+        Some(tmp_dir) => {
+            fs::create_dir_all(tmp_dir)
+                .with_context(|| format!("creating {}", tmp_dir.display()))?;
+            tmp_dir
+        }
+        None => dir,
+    };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     // Unique per process and per call: two writers of one path never share a temp file.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let tmp = tmp_dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| -> anyhow::Result<()> {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);

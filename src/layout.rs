@@ -24,10 +24,47 @@ pub const INFLUXDB_PASSWORD_FILE: &str = "secrets/influxdb-password";
 /// Target files the discovery agent writes from etcd; Prometheus reads them with file_sd.
 pub const ETCD_TARGETS_DIR: &str = "prometheus/targets/etcd";
 
-/// An empty target group file in [`ETCD_TARGETS_DIR`], rendered so that the directory's glob
-/// always matches a file (promtool warns about a glob that matches none). The agent leaves
-/// dot-files alone; no service's file starts with a dot.
-pub const ETCD_TARGETS_PLACEHOLDER: &str = "prometheus/targets/etcd/.monstack-empty.json";
+/// The discovered target files are spread over this many shard directories of
+/// [`ETCD_TARGETS_DIR`] (`00` to `0f`), each read by a file_sd config of its own. Prometheus'
+/// file_sd re-reads every file of a config on any change in its directory, so a registration
+/// costs Prometheus one shard's files instead of every service's. 16 inotify instances of
+/// Prometheus' user's 128 (the kernel's default limit) stay free for everything else.
+pub const ETCD_TARGET_SHARDS: u64 = 16;
+
+/// Where the agent writes a target file before renaming it into its shard: on the same file
+/// system (the rename is atomic) but in no directory Prometheus watches, so a registration is
+/// one change in one watched directory (the rename), not four (create, write, rename away, and
+/// the new name).
+pub const ETCD_TARGETS_TMP: &str = ".tmp";
+
+/// An empty target group file, rendered into every shard so that each glob always matches a
+/// file (promtool warns about a glob that matches none). The agent leaves it alone; no service's
+/// file starts with a dot. Before the shards, one sat in [`ETCD_TARGETS_DIR`] itself.
+pub const ETCD_TARGETS_PLACEHOLDER: &str = ".monstack-empty.json";
+
+/// The shard directory (two hex digits) of the discovered target file named `file`: FNV-1a of
+/// the name, which stays the same across versions and platforms (std's hasher does not promise
+/// that), modulo [`ETCD_TARGET_SHARDS`].
+pub fn etcd_target_shard(file: &str) -> String {
+    let hash = file.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:02x}", hash % ETCD_TARGET_SHARDS)
+}
+
+/// Every shard directory's name, in order.
+pub fn etcd_target_shards() -> impl Iterator<Item = String> {
+    (0..ETCD_TARGET_SHARDS).map(|shard| format!("{shard:02x}"))
+}
+
+/// Whether a directory name is one of a shard's (any two lowercase hex digits, so that files
+/// of a different shard count are found too).
+pub fn is_etcd_target_shard(name: &str) -> bool {
+    name.len() == 2
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 /// The agent's configuration file, and the directory mounted into the agent container.
 pub const AGENT_CONFIG_PATH: &str = "agent/agent.yml";
@@ -63,5 +100,28 @@ mod tests {
         assert!(!is_kept("prometheus/prometheus.yml"));
         assert!(!is_kept("secretsx/a"));
         assert!(!is_kept("prometheus/targets/etcdx/a.json"));
+    }
+
+    #[test]
+    fn target_files_are_spread_over_stable_shards() {
+        // Fixed values: a change here moves every existing file on upgrade.
+        assert_eq!(etcd_target_shard("api.json"), "09");
+        assert_eq!(etcd_target_shard("monitor.json"), "03");
+        assert_eq!(etcd_target_shard("a.json"), "00");
+        assert_eq!(etcd_target_shard("b.json"), "0f");
+        let shards: Vec<String> = etcd_target_shards().collect();
+        assert_eq!(shards.len(), 16);
+        assert_eq!((shards[0].as_str(), shards[15].as_str()), ("00", "0f"));
+        let mut used = std::collections::BTreeMap::<String, usize>::new();
+        for i in 0..1000 {
+            let shard = etcd_target_shard(&format!("svc{i}.json"));
+            assert!(shards.contains(&shard), "{shard}");
+            *used.entry(shard).or_default() += 1;
+        }
+        assert_eq!(used.len(), 16, "every shard used: {used:?}");
+        assert!(used.values().all(|&n| (40..=90).contains(&n)), "{used:?}");
+        assert!(is_etcd_target_shard("0a") && is_etcd_target_shard("ff"));
+        assert!(!is_etcd_target_shard("0A") && !is_etcd_target_shard(".tmp"));
+        assert!(!is_etcd_target_shard("abc") && !is_etcd_target_shard("g0"));
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use monstack::agent::discovery::target_path;
 use monstack::stack::docker::Engine;
 
 use crate::support::images::{
@@ -135,7 +136,8 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
     let project = Project::new().manifest(&manifest(&name, &images, prom, etcd, pg, agent));
     project.run(&["up", "--timeout", "120"]).success();
     let dir = project.path();
-    let file = dir.join(".monstack/prometheus/targets/etcd/pg-etcd.json");
+    let etcd_targets = dir.join(".monstack/prometheus/targets/etcd");
+    let file = target_path(&etcd_targets, "pg-etcd.json");
 
     // register -> file -> Prometheus scrapes it (the pushgateway serves a real /metrics).
     let registration = Registered::start(
@@ -216,7 +218,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         &dir,
         &["kept", "pushgateway:9091", "--id", "k", "--ttl", "30s"],
     );
-    let kept_file = dir.join(".monstack/prometheus/targets/etcd/kept.json");
+    let kept_file = target_path(&etcd_targets, "kept.json");
     wait_until("the kept target file", Duration::from_secs(30), || {
         let f = kept_file.clone();
         async move { f.exists() }
@@ -242,7 +244,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         "a registration made after etcd came back",
         Duration::from_secs(60),
         || {
-            let f = dir.join(".monstack/prometheus/targets/etcd/late.json");
+            let f = target_path(&etcd_targets, "late.json");
             async move { f.exists() }
         },
     )
@@ -361,4 +363,201 @@ fn add_target_edits_the_manifest_and_the_target_file_without_a_stack() {
         !project.exists(".monstack/prometheus/targets/api.json"),
         "the job's file goes with it"
     );
+}
+
+/// Prometheus' file_sd counters, summed over its file_sd configs.
+async fn file_sd_counters(client: &reqwest::Client, prometheus: &str) -> Option<(f64, f64)> {
+    let text = client
+        .get(format!("{prometheus}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    Some((
+        // One per re-read of a file_sd config's files.
+        value("prometheus_sd_file_scan_duration_seconds_count")?,
+        // One per file handed to the discovery manager, so per file read.
+        value("prometheus_sd_received_updates_total{name=\"scrape\"}")?,
+    ))
+}
+
+/// Why the target files are sharded and written through `.tmp/`, checked on a real Prometheus
+/// 3.5 with the prometheus.yml `render` writes and a real `monstack agent`: a registration makes
+/// Prometheus re-read exactly one shard's files, once. With all files in one watched directory
+/// and the temp file beside them, it was every file, four times (created, written, renamed
+/// away, renamed in). Counted from Prometheus' own counters, never timed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_makes_prometheus_reread_one_shard_once() {
+    use crate::support::testsupport::{self, pinned, ChildGuard};
+    use monstack::clients::etcd::Etcd;
+    let (Some(etcd_bin), Some(prometheus_bin)) =
+        (pinned(testsupport::ETCD), pinned(testsupport::PROMETHEUS))
+    else {
+        return;
+    };
+    const DEADLINE: Duration = Duration::from_secs(60);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ok = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    };
+    let (etcd_port, peer_port, agent_port, prom_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let project = crate::support::Project::new().manifest(&format!(
+        "etcd: {{port: {etcd_port}}}\ndiscovery: {{etcd: {{}}}}\ngrafana: false\n"
+    ));
+    project.run(&["render"]).success();
+    let out = project.path().join(".monstack");
+    let targets = out.join("prometheus/targets/etcd");
+
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let mut etcd_child = ChildGuard::spawn(
+        Command::new(etcd_bin).args([
+            "--name=shards".to_string(),
+            format!("--data-dir={}", project.path().join("etcd").display()),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=shards={peer}"),
+        ]),
+        &project.path().join("etcd.log"),
+    );
+    etcd_child
+        .wait_until("etcd answers", DEADLINE, || {
+            ok(format!("{etcd_url}/health"))
+        })
+        .await;
+    let etcd = Etcd::new(&client, etcd_url.clone());
+    // Services already registered: every shard holds several files, so a re-read of all of
+    // them and a re-read of one shard differ by far.
+    let put = |name: String| {
+        let etcd = etcd.clone();
+        async move {
+            etcd.put(&format!("/service/{name}/1"), b"10.9.9.9:9100", None)
+                .await
+                .unwrap();
+        }
+    };
+    for i in 0..64 {
+        put(format!("svc{i}")).await;
+    }
+
+    let mut agent = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_monstack"))
+            .args(["agent", "--etcd", &etcd_url, "--listen"])
+            .arg(format!("127.0.0.1:{agent_port}"))
+            .arg("--targets-dir")
+            .arg(&targets)
+            .env("NO_COLOR", "1"),
+        &project.path().join("agent.log"),
+    );
+    agent
+        .wait_until("the agent has listed etcd", DEADLINE, || {
+            ok(format!("http://127.0.0.1:{agent_port}/-/ready"))
+        })
+        .await;
+
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    let mut prometheus = ChildGuard::spawn(
+        Command::new(prometheus_bin)
+            .arg(format!(
+                "--config.file={}",
+                out.join("prometheus/prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                project.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--scrape.discovery-reload-interval=1s"),
+        &project.path().join("prometheus.log"),
+    );
+    let discovered = |expected: usize| {
+        let client = client.clone();
+        let url = format!("{prom_url}/metrics");
+        async move {
+            let Ok(response) = client.get(url).send().await else {
+                return false;
+            };
+            let text = response.text().await.unwrap_or_default();
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "prometheus_sd_discovered_targets{config=\"etcd-discovered\",name=\"scrape\"} ",
+                    )
+                })
+                .and_then(|v| v.parse::<f64>().ok())
+                == Some(expected as f64)
+        }
+    };
+    prometheus
+        .wait_until("Prometheus has read the 64 services", DEADLINE, || {
+            discovered(64)
+        })
+        .await;
+    let (scans_before, reads_before) = file_sd_counters(&client, &prom_url).await.unwrap();
+
+    // Four new services, one at a time, each waited for until Prometheus has it.
+    let mut expected_reads = 0;
+    for i in 0..4 {
+        let name = format!("new{i}");
+        put(name.clone()).await;
+        prometheus
+            .wait_until("Prometheus has the new service", DEADLINE, || {
+                discovered(65 + i)
+            })
+            .await;
+        // What a re-read of its shard reads: its files, the new one and the placeholder.
+        let shard = target_path(&targets, &format!("{name}.json"));
+        expected_reads += std::fs::read_dir(shard.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json")
+            })
+            .count();
+    }
+    // The last re-read may still be handing files over; then a moment for any further re-read
+    // to show (each follows its change within milliseconds).
+    prometheus
+        .wait_until("the last re-read to finish", DEADLINE, || async {
+            file_sd_counters(&client, &prom_url)
+                .await
+                .is_some_and(|(_, reads)| reads - reads_before >= expected_reads as f64)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (scans, reads) = file_sd_counters(&client, &prom_url).await.unwrap();
+    assert_eq!(
+        (scans - scans_before, reads - reads_before),
+        (4.0, expected_reads as f64),
+        "file_sd re-reads and files read for 4 registrations (68 services in 16 shards); \
+         Prometheus' log:\n{}",
+        prometheus.log()
+    );
+    // The temp files never were in a watched directory, and none is left.
+    assert_eq!(
+        std::fs::read_dir(targets.join(".tmp")).unwrap().count(),
+        0,
+        "temp files left behind"
+    );
+    assert!(agent.exited().is_none(), "the agent died:\n{}", agent.log());
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use monstack::agent::discovery::target_path;
+
 use crate::support::testsupport::{self, free_port, pinned, ChildGuard};
 use crate::support::Project;
 
@@ -204,7 +206,8 @@ async fn prometheus_discovers_registered_services_through_the_agents_http_sd() {
     let (_, _, body) = get(&sd).await.unwrap();
     let groups: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
     let file: Vec<serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(temp.path().join("targets/elsewhere.json")).unwrap(),
+        &std::fs::read_to_string(target_path(&temp.path().join("targets"), "elsewhere.json"))
+            .unwrap(),
     )
     .unwrap();
     assert!(groups.contains(&file[0]), "{body}");

@@ -1,5 +1,5 @@
 //! The discovery agent: service registrations in etcd become Prometheus file_sd target files,
-//! one `<service>.json` per service, kept up to date by a watch.
+//! one `<shard>/<service>.json` per service, kept up to date by a watch.
 //!
 //! There is no standard registration format; we read the common convention (key
 //! `/service/{name}/{id}`, a JSON value with `host`, `port` and `routes`) and plain `host:port`.
@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures_util::StreamExt;
 
 use crate::clients::etcd::{Etcd, WatchError, WatchEvent};
 pub use http_sd::Published;
 pub use registration::{parse_registration, set_rewrite_loopback, Registration};
-pub use targets::{file_name, Registry};
+pub use targets::{file_name, target_path, Registry};
 use targets::{remove_file, write_all, write_if_changed};
 
 /// Where registrations live by convention.
@@ -60,7 +60,8 @@ pub struct SyncReport {
 }
 
 /// Lists the registrations under `prefix` once and brings the target files in `dir` in line:
-/// writes changed files atomically and removes `*.json` files of services that are gone.
+/// writes changed files atomically into their shards and removes the files of services that
+/// are gone (and those of the layout before the shards).
 pub async fn sync_once(etcd: &Etcd, prefix: &str, dir: &Path) -> Result<SyncReport> {
     let (registry, revision, skipped) = list(etcd, prefix).await?;
     let (written, removed) = write_all(dir, &registry.files())?;
@@ -403,14 +404,11 @@ impl Bridge {
         };
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
         if let Some(file) = touched {
-            let path = self.dir.join(&file);
             match self.registry.file(&file) {
                 Some(contents) => {
-                    std::fs::create_dir_all(&self.dir)
-                        .with_context(|| format!("creating {}", self.dir.display()))?;
-                    write_if_changed(&path, &contents)?;
+                    write_if_changed(&self.dir, &file, &contents)?;
                 }
-                None => remove_file(&path)?,
+                None => remove_file(&target_path(&self.dir, &file))?,
             }
             self.metrics.published.mirror(&key, self.registry.get(&key));
         }
@@ -459,23 +457,39 @@ mod tests {
     // -----------------------------------------------------------------------------------------
     // With a real etcd
 
-    /// The target files in `dir`: name -> contents.
+    /// The files under `dir`: a target file in its shard by its name, anything else (a temp
+    /// file, a file out of place) by its path relative to `dir` -> contents.
     fn read_files(dir: &Path) -> BTreeMap<String, String> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return BTreeMap::new();
-        };
-        entries
-            .map(|e| e.unwrap())
-            .map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                (name, std::fs::read_to_string(e.path()).unwrap_or_default())
-            })
-            .collect()
+        fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.map(|e| e.unwrap()) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let relative = format!("{prefix}{name}");
+                if entry.file_type().unwrap().is_dir() {
+                    walk(&entry.path(), &format!("{relative}/"), out);
+                } else if target_path(Path::new(""), &name) == Path::new(&relative) {
+                    out.insert(
+                        name,
+                        std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                    );
+                } else {
+                    out.insert(
+                        relative,
+                        std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(dir, "", &mut out);
+        out
     }
 
     /// The targets of one file as (service_id, address) pairs.
     fn targets_of(dir: &Path, file: &str) -> Option<Vec<(String, String)>> {
-        let text = std::fs::read_to_string(dir.join(file)).ok()?;
+        let text = std::fs::read_to_string(target_path(dir, file)).ok()?;
         let groups: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
         Some(
             groups
@@ -548,8 +562,8 @@ mod tests {
         };
         let etcd = &test_etcd.etcd;
         let targets = dir.path().join("targets");
-        std::fs::create_dir_all(&targets).unwrap();
-        std::fs::write(targets.join("gone.json"), "[]").unwrap();
+        std::fs::create_dir_all(targets.join("0f")).unwrap();
+        std::fs::write(targets.join("0f/gone.json"), "[]").unwrap();
         std::fs::write(targets.join("README"), "not ours").unwrap();
         etcd.put("/service/monitor/1", br#"{"host":"m1","port":8080}"#, None)
             .await
@@ -611,7 +625,8 @@ mod tests {
         })
         .await;
         let file: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(targets.join("monitor.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(target_path(&targets, "monitor.json")).unwrap())
+                .unwrap();
         assert_eq!(
             file[1]["labels"],
             serde_json::json!({"__metrics_path__": "/actuator/metrics", "job": "monitor",
@@ -658,7 +673,7 @@ mod tests {
             "the expired instance's file to go",
             &targets,
             &test_etcd,
-            || !targets.join("short.json").exists(),
+            || !target_path(&targets, "short.json").exists(),
         )
         .await;
         assert_eq!(

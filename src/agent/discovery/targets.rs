@@ -1,14 +1,25 @@
 //! The target files: the registrations the agent knows ([`Registry`]), grouped one file_sd file
 //! per service, and writing them into the targets directory (atomically, only when changed).
+//!
+//! A service's file lives in one of 16 shard directories (`<dir>/<shard>/<service>.json`, see
+//! [`crate::layout::etcd_target_shard`]), each its own file_sd config in prometheus.yml, and is
+//! written through a temp file in `<dir>/.tmp/`, which no file_sd config watches. Prometheus
+//! re-reads every file of a config whenever anything changes in its directory; this way one
+//! registration is one change (the rename) in one shard, and Prometheus re-reads that shard
+//! once, about a sixteenth of the services, instead of every file four times.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::registration::{Registration, DEFAULT_METRICS_PATH};
-use crate::files::{write_atomic_unsynced, MODE_PUBLIC};
+use crate::files::{write_atomic_unsynced_via, MODE_PUBLIC};
+use crate::layout::{
+    etcd_target_shard, etcd_target_shards, is_etcd_target_shard, ETCD_TARGETS_PLACEHOLDER,
+    ETCD_TARGETS_TMP,
+};
 
 /// The target file of a service: its name with anything outside `[A-Za-z0-9_.-]` replaced by
 /// `_`, and no leading dot (that would hide the file), plus `.json`.
@@ -27,6 +38,11 @@ pub fn file_name(service: &str) -> String {
         name.replace_range(..1, "_");
     }
     format!("{name}.json")
+}
+
+/// Where the target file named `file` ([`file_name`]) lives under the targets directory `dir`.
+pub fn target_path(dir: &Path, file: &str) -> PathBuf {
+    dir.join(etcd_target_shard(file)).join(file)
 }
 
 /// The registrations the agent knows, by etcd key.
@@ -149,46 +165,87 @@ fn groups<'a>(mut members: Vec<(&'a String, &'a Registration)>) -> Vec<TargetGro
         .collect()
 }
 
-/// Writes `files` into `dir` (only those that changed) and removes every other `*.json` there.
-/// Returns the names written and removed.
+/// Writes `files` into their shards of `dir` (only those that changed) and removes every other
+/// target file the agent owns there: a service's file in a shard it is not in, files of services
+/// that are gone, the flat layout's files from before the shards (`<dir>/*.json`, also its
+/// placeholder), and temp files a crash left. Returns the names written and removed.
 pub(super) fn write_all(
     dir: &Path,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    prepare(dir)?;
     let mut written = Vec::new();
     for (name, contents) in files {
-        if write_if_changed(&dir.join(name), contents)? {
+        if write_if_changed(dir, name, contents)? {
             written.push(name.clone());
         }
     }
     let mut removed = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+    for entry in read_dir(dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        // Dot-files are not ours: our temp files, and the placeholder `render` writes.
-        if is_file
-            && name.ends_with(".json")
-            && !name.starts_with('.')
-            && !files.contains_key(&name)
-        {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let flat =
+            name.ends_with(".json") && (!name.starts_with('.') || name == ETCD_TARGETS_PLACEHOLDER);
+        if kind.is_file() && flat {
+            // The flat layout: Prometheus no longer reads these, and the placeholder went to
+            // the shards.
             remove_file(&entry.path())?;
-            removed.push(name);
+            if name != ETCD_TARGETS_PLACEHOLDER {
+                removed.push(name);
+            }
+        } else if kind.is_dir() && is_etcd_target_shard(&name) {
+            for file in read_dir(&entry.path())? {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                let is_file = file.file_type().map(|t| t.is_file()).unwrap_or(false);
+                // Dot-files are not ours: the placeholder `render` writes.
+                if is_file
+                    && file_name.ends_with(".json")
+                    && !file_name.starts_with('.')
+                    && !(files.contains_key(&file_name) && etcd_target_shard(&file_name) == name)
+                {
+                    remove_file(&file.path())?;
+                    removed.push(file_name);
+                }
+            }
+        } else if kind.is_dir() && name == ETCD_TARGETS_TMP {
+            for file in read_dir(&entry.path())? {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                if file_name.ends_with(".tmp") {
+                    remove_file(&file.path())?;
+                }
+            }
         }
     }
     removed.sort();
     Ok((written, removed))
 }
 
-/// Returns whether the file was written: an identical file is left alone, so Prometheus is not
-/// woken for nothing.
-pub(super) fn write_if_changed(path: &Path, contents: &[u8]) -> Result<bool> {
-    if std::fs::read(path).is_ok_and(|old| old == contents) {
+/// Creates `dir`, its temp directory and every shard directory, so that a Prometheus started
+/// before the first registration watches them all.
+pub(super) fn prepare(dir: &Path) -> Result<()> {
+    for sub in etcd_target_shards().chain([ETCD_TARGETS_TMP.to_string()]) {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+        .with_context(|| format!("reading {}", dir.display()))
+}
+
+/// Writes the target file `file` of `dir` through `dir/.tmp/`; returns whether it was written:
+/// an identical file is left alone, so Prometheus is not woken for nothing.
+pub(super) fn write_if_changed(dir: &Path, file: &str, contents: &[u8]) -> Result<bool> {
+    let path = target_path(dir, file);
+    if std::fs::read(&path).is_ok_and(|old| old == contents) {
         return Ok(false);
     }
-    write_atomic_unsynced(path, contents, MODE_PUBLIC)?;
+    write_atomic_unsynced_via(&path, &dir.join(ETCD_TARGETS_TMP), contents, MODE_PUBLIC)?;
     Ok(true)
 }
 
@@ -282,17 +339,72 @@ mod tests {
         assert_eq!(registry.apply_delete("/service/db x/1"), None);
     }
 
+    /// Every file under `dir`, as paths relative to it.
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_dir() {
+                out.extend(
+                    tree(&entry.path())
+                        .into_iter()
+                        .map(|f| format!("{name}/{f}")),
+                );
+            } else {
+                out.push(name);
+            }
+        }
+        out.sort();
+        out
+    }
+
     #[test]
-    fn dot_files_in_the_targets_directory_are_left_alone() {
+    fn files_go_to_their_shard_and_everything_else_the_agent_owns_is_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".monstack-empty.json"), "[]\n").unwrap();
-        std::fs::write(dir.path().join("gone.json"), "[]\n").unwrap();
-        let files = BTreeMap::from([("api.json".to_string(), b"[]\n".to_vec())]);
-        let (written, removed) = write_all(dir.path(), &files).unwrap();
+        let dir = dir.path();
+        let write = |path: &str| {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "[]\n").unwrap();
+        };
+        // The flat layout of before the shards: a service's file, and its placeholder.
+        write("api.json");
+        write(".monstack-empty.json");
+        // Render's placeholder in a shard, a file in the wrong shard, one of a gone service, a
+        // temp file a crash left, and things that are not ours.
+        write("09/.monstack-empty.json");
+        write("00/api.json");
+        write("03/monitor.json");
+        write(".tmp/.api.json.1.0.tmp");
+        write("README");
+        write("notes/x.json");
+        write(".hidden.json");
+        let files = BTreeMap::from([("api.json".to_string(), b"[1]\n".to_vec())]);
+        let (written, removed) = write_all(dir, &files).unwrap();
+        assert_eq!(written, ["api.json"]);
+        assert_eq!(removed, ["api.json", "api.json", "monitor.json"]);
+        assert_eq!(target_path(dir, "api.json"), dir.join("09/api.json"));
         assert_eq!(
-            (written, removed),
-            (vec!["api.json".into()], vec!["gone.json".into()])
+            tree(dir),
+            [
+                ".hidden.json",
+                "09/.monstack-empty.json",
+                "09/api.json",
+                "README",
+                "notes/x.json"
+            ]
         );
-        assert!(dir.path().join(".monstack-empty.json").exists());
+        assert_eq!(std::fs::read(dir.join("09/api.json")).unwrap(), b"[1]\n");
+        // Every shard and the temp directory exist, for a Prometheus to watch from the start.
+        for shard in etcd_target_shards() {
+            assert!(dir.join(&shard).is_dir(), "{shard}");
+        }
+        assert!(dir.join(ETCD_TARGETS_TMP).is_dir());
+        // Unchanged: nothing written, nothing removed.
+        assert_eq!(
+            write_all(dir, &files).unwrap(),
+            (Vec::<String>::new(), Vec::<String>::new())
+        );
     }
 }
