@@ -66,8 +66,9 @@ fn redact_urls(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut changed = false;
     let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
+    // `//`, not `://`: a source excerpt cut short may have lost the scheme (`…//user:pw@host`).
+    while let Some(at) = rest.find("//") {
+        let (before, after) = rest.split_at(at + 2);
         out.push_str(before);
         let end = after
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
@@ -174,5 +175,8 @@ mod tests {
         );
         assert_eq!(redact("no urls here: a=b"), "no urls here: a=b");
         assert_eq!(redact("http://tok@host/"), "http://***@host/");
+        // An excerpt cut before the scheme still hides the password.
+        assert_eq!(redact("  …//bot:hunter22@host:2379"), "  …//bot:***@host:2379");
+        assert_eq!(redact("a // comment, not a URL"), "a // comment, not a URL");
     }
 }
