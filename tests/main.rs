@@ -17,5 +17,6 @@ mod images;
 mod import;
 mod influxdb;
 mod malformed;
+mod readme;
 mod remote_write;
 mod up;

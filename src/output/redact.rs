@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(redact("no urls here: a=b"), "no urls here: a=b");
         assert_eq!(redact("http://tok@host/"), "http://***@host/");
         // An excerpt cut before the scheme still hides the password.
-        assert_eq!(redact("  …//bot:hunter22@host:2379"), "  …//bot:***@host:2379");
+        assert_eq!(
+            redact("  …//bot:hunter22@host:2379"),
+            "  …//bot:***@host:2379"
+        );
         assert_eq!(redact("a // comment, not a URL"), "a // comment, not a URL");
     }
 }
