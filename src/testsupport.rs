@@ -198,3 +198,20 @@ impl Drop for ChildGuard {
         let _ = self.child.wait();
     }
 }
+
+/// Waits (not a timing assertion) until `check` holds, polling every 200 ms, or panics naming
+/// `what` after `limit`. The one poll loop of the integration tests.
+pub async fn eventually<Fut: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Fut,
+) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {limit:?} waiting for: {what}");
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use monstack::agent::discovery::target_path;
 use monstack::stack::docker::Engine;
@@ -11,6 +11,7 @@ use monstack::stack::docker::Engine;
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
+use crate::support::testsupport::eventually;
 use crate::support::Project;
 
 fn manifest(
@@ -33,21 +34,6 @@ fn manifest(
          targets:\n  - job: pg\n    targets: [\"pushgateway:9091\"]  # the pushgateway itself\n",
         images.prometheus, images.etcd, images.pushgateway
     )
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    limit: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out after {limit:?} waiting for: {what}");
 }
 
 async fn targets(port: u16) -> Vec<serde_json::Value> {
@@ -144,7 +130,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         &dir,
         &["pg-etcd", "pushgateway:9091", "--id", "one", "--ttl", "5s"],
     );
-    wait_until("the target file", Duration::from_secs(30), || {
+    eventually("the target file", Duration::from_secs(30), || {
         let file = file.clone();
         async move {
             std::fs::read_to_string(&file).is_ok_and(|t| {
@@ -153,7 +139,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         }
     })
     .await;
-    wait_until(
+    eventually(
         "Prometheus scraping the registered service",
         Duration::from_secs(30),
         || async move {
@@ -189,7 +175,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         .await
         .unwrap();
     assert!(metrics.contains("monstack_agent_targets 1"), "{metrics}");
-    wait_until("Prometheus scraping the agent", Duration::from_secs(30), || async move {
+    eventually("Prometheus scraping the agent", Duration::from_secs(30), || async move {
         target_health(prom, "monstack-agent", None).await.as_deref() == Some("up")
     })
     .await;
@@ -197,12 +183,12 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
     // Ctrl-C revokes the lease: the file and the target go.
     let said = registration.stop();
     assert!(said.contains("Removed /service/pg-etcd/one"), "{said}");
-    wait_until("the target file removed", Duration::from_secs(15), || {
+    eventually("the target file removed", Duration::from_secs(15), || {
         let file = file.clone();
         async move { !file.exists() }
     })
     .await;
-    wait_until(
+    eventually(
         "the target gone from Prometheus",
         Duration::from_secs(30),
         || async move {
@@ -219,7 +205,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         &["kept", "pushgateway:9091", "--id", "k", "--ttl", "30s"],
     );
     let kept_file = target_path(&etcd_targets, "kept.json");
-    wait_until("the kept target file", Duration::from_secs(30), || {
+    eventually("the kept target file", Duration::from_secs(30), || {
         let f = kept_file.clone();
         async move { f.exists() }
     })
@@ -240,7 +226,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
     );
     let agent_logs = project.run(&["logs", "agent", "--tail", "30"]).stdout;
     println!("agent after the etcd restart:\n{agent_logs}");
-    wait_until(
+    eventually(
         "a registration made after etcd came back",
         Duration::from_secs(60),
         || {
@@ -276,7 +262,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
     let new_job = project.run(&["add-target", "etcd-direct", "etcd:2379", "--wait", "30s"]);
     new_job.success();
     assert!(new_job.stderr.contains("Reloaded"), "{}", new_job.stderr);
-    wait_until(
+    eventually(
         "the new job scraped",
         Duration::from_secs(30),
         || async move { target_health(prom, "etcd-direct", None).await.as_deref() == Some("up") },
@@ -297,7 +283,7 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
     );
 
     project.run(&["remove-target", "etcd-direct"]).success();
-    wait_until(
+    eventually(
         "the removed job gone",
         Duration::from_secs(30),
         || async move { target_health(prom, "etcd-direct", None).await.is_none() },

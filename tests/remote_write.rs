@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
+use crate::support::testsupport::eventually;
 use crate::support::testsupport::{self, ChildGuard};
 use crate::support::{Project, Run};
 
@@ -203,22 +204,6 @@ fn value(sample: &Value) -> f64 {
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)
-}
-
-/// Waits (not a timing assertion) until `check` holds, or panics after `limit`.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    limit: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 /// Runs the monstack binary without holding up the runtime the proxies run on.

@@ -10,6 +10,7 @@ use monstack::stack::docker::Engine;
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
+use crate::support::testsupport::eventually;
 use crate::support::{Project, Run};
 
 struct Ports {
@@ -154,21 +155,6 @@ async fn rule_names(port: u16) -> Vec<String> {
     names
 }
 
-/// Waits (not a timing assertion) until `check` holds or the deadline passes.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 fn up(project: &Project) -> Run {
     project.run(&["up", "--timeout", "120"])
 }
@@ -256,11 +242,15 @@ async fn up_converges_changes_precisely_and_down_keeps_the_data() {
 
     // Samples written before `down` survive it.
     let port = ports.prometheus;
-    eventually("Prometheus has scraped itself", || async move {
-        prometheus_query(port, "up{job=\"prometheus\"}", None).await["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-    })
+    eventually(
+        "Prometheus has scraped itself",
+        Duration::from_secs(60),
+        || async move {
+            prometheus_query(port, "up{job=\"prometheus\"}", None).await["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        },
+    )
     .await;
     let before_down = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -313,26 +303,30 @@ async fn up_converges_changes_precisely_and_down_keeps_the_data() {
 
     // status shows every service ready and, once Prometheus has scraped, the target summary.
     let path = project.path();
-    eventually("status reports the prometheus job up", || {
-        let path = path.clone();
-        async move {
-            let out = Command::new(env!("CARGO_BIN_EXE_monstack"))
-                .args(["status", "--json"])
-                .current_dir(&path)
-                .output()
-                .unwrap();
-            let Ok(report) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-                return false;
-            };
-            let all_ready = report["services"]
-                .as_array()
-                .is_some_and(|s| s.iter().all(|s| s["health"] == "ready"));
-            let up = report["targets"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|j| j["job"] == "prometheus" && j["up"] == 1));
-            all_ready && up
-        }
-    })
+    eventually(
+        "status reports the prometheus job up",
+        Duration::from_secs(60),
+        || {
+            let path = path.clone();
+            async move {
+                let out = Command::new(env!("CARGO_BIN_EXE_monstack"))
+                    .args(["status", "--json"])
+                    .current_dir(&path)
+                    .output()
+                    .unwrap();
+                let Ok(report) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+                    return false;
+                };
+                let all_ready = report["services"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().all(|s| s["health"] == "ready"));
+                let up = report["targets"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|j| j["job"] == "prometheus" && j["up"] == 1));
+                all_ready && up
+            }
+        },
+    )
     .await;
     let table = project.run(&["status"]);
     table.success();
