@@ -43,9 +43,9 @@ fn main() {
     runtime.block_on(run());
 }
 
-/// Waits (polling every millisecond) until `file` exists in `dir`; the time it took.
+/// Waits (polling every millisecond) until `file` exists in its shard of `dir`; the time it took.
 async fn until_file(dir: &Path, file: &str, since: Instant) -> Duration {
-    let path = dir.join(file);
+    let path = monstack::agent::discovery::target_path(dir, file);
     while !path.exists() {
         if since.elapsed() > Duration::from_secs(60) {
             panic!("{file} never appeared");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago, and never one this process handed out
+/// A TCP port free on every address a moment ago, and never one this process handed out
 /// before (the kernel can give the same free port to two calls in a row, and a test that asked
 /// for two ports then got one). The listener is dropped before returning, so another process
 /// could take it in between; good enough for tests.
@@ -19,7 +19,9 @@ pub fn free_port() -> u16 {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
+        // The wildcard address: a port free there is free on every address (a test listening
+        // on Docker's bridge address holds a port 127.0.0.1 alone would call free).
+        let port = TcpListener::bind("0.0.0.0:0")
             .and_then(|listener| listener.local_addr())
             .expect("binding 127.0.0.1:0 to pick a port")
             .port();

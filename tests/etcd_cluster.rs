@@ -19,12 +19,12 @@ const TOKEN_TTL_SECS: u32 = 2;
 const TWICE_THE_DISCOVERY_FLOOR: Duration = Duration::from_secs(10);
 const WAIT: Duration = Duration::from_secs(30);
 
-/// `(service, id)` of every target in the files of `dir`.
+/// `(service, id)` of every target in the files of `dir`'s shard directories.
 fn file_targets(dir: &Path) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
+    let entries = monstack::layout::etcd_target_shards()
+        .filter_map(|shard| std::fs::read_dir(dir.join(shard)).ok())
+        .flatten();
     for entry in entries.flatten() {
         let Ok(text) = std::fs::read_to_string(entry.path()) else {
             continue;
@@ -360,14 +360,23 @@ async fn prometheus_lists_what_the_agent_reads_from_the_cluster_across_a_failove
         })
         .await;
     let config = dir.join("prometheus.yml");
+    // One file_sd config per shard directory, as `render` writes them.
+    let shards: Vec<String> = monstack::layout::etcd_target_shards()
+        .map(|shard| {
+            format!(
+                "{{files: ['{}/{shard}/*.json']}}",
+                dir.join("targets").display()
+            )
+        })
+        .collect();
     std::fs::write(
         &config,
         format!(
             "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
              scrape_configs:\n\
              - job_name: etcd-discovered\n  \
-               file_sd_configs: [{{files: ['{}/*.json']}}]\n",
-            dir.join("targets").display()
+               file_sd_configs: [{}]\n",
+            shards.join(", ")
         ),
     )
     .unwrap();
