@@ -57,13 +57,11 @@ pub fn etcd_target_shards() -> impl Iterator<Item = String> {
     (0..ETCD_TARGET_SHARDS).map(|shard| format!("{shard:02x}"))
 }
 
-/// Whether a directory name is one of a shard's (any two lowercase hex digits, so that files
-/// of a different shard count are found too).
+/// Whether a directory name is one of the shards'.
 pub fn is_etcd_target_shard(name: &str) -> bool {
-    name.len() == 2
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    // Only the shards of today's count: another directory of two hex digits in a
+    // `--targets-dir` the user chose is theirs, and its files are not pruned.
+    etcd_target_shards().any(|shard| shard == name)
 }
 
 /// The agent's configuration file, and the directory mounted into the agent container.
@@ -120,7 +118,9 @@ mod tests {
         }
         assert_eq!(used.len(), 16, "every shard used: {used:?}");
         assert!(used.values().all(|&n| (40..=90).contains(&n)), "{used:?}");
-        assert!(is_etcd_target_shard("0a") && is_etcd_target_shard("ff"));
+        assert!(is_etcd_target_shard("0a") && is_etcd_target_shard("0f"));
+        // A directory of the user's that only looks like one (`fe/`, `db/`) is not ours.
+        assert!(!is_etcd_target_shard("ff") && !is_etcd_target_shard("db"));
         assert!(!is_etcd_target_shard("0A") && !is_etcd_target_shard(".tmp"));
         assert!(!is_etcd_target_shard("abc") && !is_etcd_target_shard("g0"));
     }

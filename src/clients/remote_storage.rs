@@ -34,9 +34,11 @@ pub struct RemoteHealth {
 }
 
 impl RemoteHealth {
-    /// `ok`, `behind`, `not sent yet`.
+    /// `ok`, `behind`, `refused` (nothing accepted yet and samples refused for good: a wrong
+    /// password, a tenant the receiver does not know), `not sent yet`.
     pub fn state(&self) -> &'static str {
         match self.behind_seconds {
+            None if self.failed > 0.0 => "refused",
             None => "not sent yet",
             Some(lag) if lag > BEHIND_AFTER_SECONDS => "behind",
             Some(_) => "ok",
@@ -226,6 +228,12 @@ prometheus_remote_storage_shards{remote_name="central",url="http://10.0.0.1:9090
         );
         assert_eq!(remotes[0].state(), "ok");
         assert_eq!(remotes[1].state(), "not sent yet");
+        // Nothing accepted and samples refused for good (a wrong password: 401 on every batch).
+        let refused = RemoteHealth {
+            failed: 400.0,
+            ..remotes[1].clone()
+        };
+        assert_eq!(refused.state(), "refused");
     }
 
     #[test]

@@ -54,10 +54,54 @@ pub fn redact(text: &str) -> Cow<'_, str> {
             }
         }
     }
-    match redact_urls(&out) {
+    if let Some(masked) = redact_urls(&out) {
+        out = Cow::Owned(masked);
+    }
+    match redact_bare_userinfo(&out) {
         Some(masked) => Cow::Owned(masked),
         None => out,
     }
+}
+
+/// Masks `user:password@host` written without a scheme (an etcd endpoint or a Consul server
+/// the manifest got wrong is echoed in its error before any secret is registered); `None`
+/// when there is nothing to mask. Words with `//` were seen by [`redact_urls`].
+fn redact_bare_userinfo(text: &str) -> Option<String> {
+    let is_edge = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '`' | '<' | '>' | '[' | ']' | ',' | '(' | ')'
+            )
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest.find(|c: char| !is_edge(c)).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(is_edge).unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        let masked = match (word.contains("//"), word.rsplit_once('@')) {
+            (false, Some((userinfo, host))) if !host.is_empty() => match userinfo.split_once(':') {
+                Some((user, password)) if !password.is_empty() && password != MASK => {
+                    Some(format!("{user}:{MASK}@{host}"))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match masked {
+            Some(masked) => {
+                changed = true;
+                out.push_str(&masked);
+            }
+            None => out.push_str(word),
+        }
+    }
+    changed.then_some(out)
 }
 
 /// Masks `user:password@` userinfo and credential query parameters; `None` when there is
@@ -181,5 +225,23 @@ mod tests {
             "  …//bot:***@host:2379"
         );
         assert_eq!(redact("a // comment, not a URL"), "a // comment, not a URL");
+        // Without a scheme (a manifest's endpoint that lacks one, echoed in its error).
+        assert_eq!(
+            redact("endpoint `root:hunter22@10.0.0.11:2379` has no scheme"),
+            "endpoint `root:***@10.0.0.11:2379` has no scheme"
+        );
+        assert_eq!(
+            redact(" 3 |     endpoints: [\"root:hunter22@10.0.0.11:2379\"]"),
+            " 3 |     endpoints: [\"root:***@10.0.0.11:2379\"]"
+        );
+        // Not userinfo: an address alone, a mail address, a time.
+        for plain in [
+            "ops@example.com",
+            "10.0.0.1:2379",
+            "at 12:30 @ home",
+            "a:b@",
+        ] {
+            assert_eq!(redact(plain), plain);
+        }
     }
 }

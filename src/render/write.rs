@@ -53,7 +53,7 @@ pub fn write_tree_for(out: &Path, tree: &Tree, group: OwnerGroup) -> anyhow::Res
     for entry in fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let entry = entry.with_context(|| format!("reading {}", out.display()))?;
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            set_dir_modes(&entry.path())?;
+            set_dir_modes(out, &entry.path())?;
         }
     }
     let mut existing = Vec::new();
@@ -71,9 +71,10 @@ pub fn write_tree_for(out: &Path, tree: &Tree, group: OwnerGroup) -> anyhow::Res
 /// Directories below `.monstack/` get explicit modes, whatever the umask: the containers'
 /// users (65534, 472) must be able to enter them to read the mounted files (inside a container
 /// only the mounted directory and what is below it are looked at, not `.monstack/`).
-/// `secrets/` is for monstack alone.
-fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
-    let mode = if dir.file_name().is_some_and(|n| n == "secrets") {
+/// The top-level `secrets/` is for monstack alone; a directory of that name below a service's
+/// directory (`prometheus/secrets/`) is mounted, and its container's user must enter it.
+fn set_dir_modes(root: &Path, dir: &Path) -> anyhow::Result<()> {
+    let mode = if dir == root.join("secrets") {
         MODE_DIR_PRIVATE
     } else {
         MODE_DIR
@@ -82,7 +83,7 @@ fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            set_dir_modes(&entry.path())?;
+            set_dir_modes(root, &entry.path())?;
         }
     }
     Ok(())
@@ -249,12 +250,21 @@ mod tests {
         fs::set_permissions(out.join("prometheus"), fs::Permissions::from_mode(0o700)).unwrap();
         fs::create_dir_all(out.join("secrets")).unwrap();
         let tree = Tree {
-            files: vec![RenderedFile::new("prometheus/prometheus.yml", "x")],
+            files: vec![
+                RenderedFile::new("prometheus/prometheus.yml", "x"),
+                RenderedFile::secret(crate::render::consul::TOKEN_PATH, "t"),
+            ],
             dirs: vec![],
         };
         write_tree(&out, &tree).unwrap();
         let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode("prometheus"), 0o755);
         assert_eq!(mode("secrets"), 0o700);
+        // The Consul token's directory is mounted: Prometheus' user (not the owner) enters it
+        // and reads the 0640 file through the secret group.
+        let token_dir = std::path::Path::new(crate::render::consul::TOKEN_PATH)
+            .parent()
+            .unwrap();
+        assert_eq!(mode(token_dir.to_str().unwrap()), 0o755);
     }
 }

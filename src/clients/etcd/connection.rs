@@ -72,10 +72,14 @@ pub(super) fn refused(doing: String, status: StatusCode, body: &[u8]) -> anyhow:
     anyhow!("{doing} answered HTTP {status}: {}{hint}", snippet(body))
 }
 
-/// etcd's messages for a token that expired (or came from before a restart of the member), and
-/// for one issued before the auth store changed: clientv3 authenticates again on both.
+/// etcd's messages for a token that expired (or came from before a restart of the member), for
+/// one issued before the auth store changed, and for a request without one (auth was enabled
+/// after the client found it off and stopped sending a token): clientv3 authenticates again on
+/// each. Without a `username` the second try fails the same way and is reported.
 pub(super) fn is_bad_token(text: &str) -> bool {
-    text.contains("invalid auth token") || text.contains("revision of auth store is old")
+    text.contains("invalid auth token")
+        || text.contains("revision of auth store is old")
+        || text.contains("user name is empty")
 }
 
 /// The members' client URLs and the one in use.
@@ -404,7 +408,7 @@ mod tests {
                 400,
                 r#"{"code":3,"message":"etcdserver: user name is empty"}"#
             ),
-            "fail"
+            "auth"
         );
         assert_eq!(
             sort(

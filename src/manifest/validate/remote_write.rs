@@ -543,12 +543,49 @@ fn read_relabel(r: &mut Reader, node: &Node) -> Option<WriteRelabel> {
         (None, false) => "replace",
         (None, true) => "",
     };
-    if ["replace", "hashmod", "lowercase", "uppercase"].contains(&act) && target_label.is_none() {
+    let needs_target = [
+        "replace",
+        "hashmod",
+        "lowercase",
+        "uppercase",
+        "keepequal",
+        "dropequal",
+    ];
+    if needs_target.contains(&act) && target_label.is_none() {
         r.error(
             obj.pos(),
             format!("a `{act}` rule needs `target_label`"),
             None,
         );
+    }
+    // What Prometheus' relabel config refuses beside these actions (relabel.go's Validate).
+    let (allowed, said): (&[&str], &str) = match act {
+        "labeldrop" | "labelkeep" => (&["action", "regex"], "only `regex`"),
+        "keepequal" | "dropequal" => (
+            &["action", "source_labels", "target_label"],
+            "only `source_labels` and `target_label`",
+        ),
+        _ => (&[], ""),
+    };
+    if !allowed.is_empty() {
+        for key in [
+            "source_labels",
+            "separator",
+            "regex",
+            "target_label",
+            "replacement",
+            "modulus",
+        ] {
+            if let (false, Some(pos)) = (allowed.contains(&key), obj.key_pos(key)) {
+                r.error(
+                    pos,
+                    format!("a `{act}` rule takes {said}, not `{key}`"),
+                    Some(format!(
+                        "remove `{key}`: Prometheus refuses it beside `{act}`"
+                    )),
+                );
+            }
+        }
     }
     if act == "hashmod" && modulus.is_none() {
         r.error(obj.pos(), "a `hashmod` rule needs `modulus`", None);

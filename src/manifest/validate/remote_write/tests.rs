@@ -351,3 +351,33 @@ fn a_receiver_reachable_from_other_hosts_is_warned_about_and_one_on_loopback_is_
     .unwrap();
     assert!(local.warnings.is_empty(), "{:?}", local.warnings);
 }
+
+#[test]
+fn relabel_rules_prometheus_would_refuse_are_refused_here() {
+    let messages = problems(&remote_yaml(
+        "    - url: 'http://c/'\n\
+         \x20     write_relabel_configs:\n\
+         \x20       - {action: keepequal, source_labels: [a]}\n\
+         \x20       - {action: dropequal, source_labels: [a], target_label: b, regex: x}\n\
+         \x20       - {action: labeldrop, source_labels: [a], regex: x}\n",
+    ));
+    assert_eq!(
+        messages,
+        [
+            "a `keepequal` rule needs `target_label`",
+            "a `dropequal` rule takes only `source_labels` and `target_label`, not `regex`",
+            "a `labeldrop` rule takes only `regex`, not `source_labels`",
+        ]
+    );
+    let dir = project();
+    load(
+        dir.path(),
+        &remote_yaml(
+            "    - url: 'http://c/'\n\
+             \x20     write_relabel_configs:\n\
+             \x20       - {action: keepequal, source_labels: [a], target_label: b}\n\
+             \x20       - {action: labelkeep, regex: 'job|instance'}\n",
+        ),
+    )
+    .unwrap();
+}
