@@ -163,6 +163,19 @@ pub fn kubernetes(stack: &Stack, options: &Options) -> anyhow::Result<Export> {
         options,
         prefix: dns_label(&stack.project),
     };
+    // An existing cluster's endpoints, TLS files and password are the hosts', not the pods':
+    // the agent there needs an etcd URL the cluster reaches, said explicitly.
+    let external = stack
+        .discovery
+        .etcd
+        .as_ref()
+        .is_some_and(|d| d.cluster.is_some());
+    if external && options.etcd_url.is_none() {
+        return Err(crate::error::hinted(
+            "discovery.etcd.endpoints names an existing etcd cluster, and the export carries neither its endpoints' reachability from the cluster nor its TLS files and password",
+            "pass `--etcd URL` with an etcd the cluster's pods reach (its credentials as the agent's flags in your own overlay)",
+        ));
+    }
     let mut notes = Vec::new();
     // The cluster's Prometheus is kube-prometheus-stack's: its remote writes and mode are set
     // in that chart's values, which this export does not write.
@@ -325,6 +338,35 @@ mod tests {
         assert!(!note(&stack));
         stack.prometheus.mode = crate::model::PrometheusMode::Agent;
         assert!(note(&stack));
+    }
+
+    #[test]
+    fn an_existing_etcd_cluster_needs_an_etcd_url_the_cluster_reaches() {
+        let mut options = Options {
+            namespace: "monitoring".into(),
+            release: "kube-prometheus-stack".into(),
+            agent_image: default_agent_image(),
+            etcd_url: None,
+        };
+        let mut stack = crate::render::testkit::full();
+        stack.etcd = None;
+        stack.discovery.etcd.as_mut().unwrap().cluster = Some(crate::model::EtcdCluster {
+            endpoints: vec!["https://10.0.0.11:2379".into()],
+            tls: None,
+            username: None,
+            password_file: None,
+        });
+        let refused = kubernetes(&stack, &options).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("existing etcd cluster"),
+            "{refused:#}"
+        );
+        options.etcd_url = Some("http://etcd.infra:2379".into());
+        let export = kubernetes(&stack, &options).unwrap();
+        assert!(export
+            .files
+            .iter()
+            .any(|f| f.contents.contains("http://etcd.infra:2379")));
     }
 
     #[test]
