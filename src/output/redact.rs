@@ -85,12 +85,17 @@ fn redact_bare_userinfo(text: &str) -> Option<String> {
         let word = &rest[..end];
         rest = &rest[end..];
         let masked = match (word.contains("//"), word.rsplit_once('@')) {
-            (false, Some((userinfo, host))) if !host.is_empty() => match userinfo.split_once(':') {
-                Some((user, password)) if !password.is_empty() && password != MASK => {
-                    Some(format!("{user}:{MASK}@{host}"))
+            // Userinfo holds no `/`, and `name:tag@sha256:...` is an image reference.
+            (false, Some((userinfo, host)))
+                if !host.is_empty() && !userinfo.contains('/') && !host.starts_with("sha256:") =>
+            {
+                match userinfo.split_once(':') {
+                    Some((user, password)) if !password.is_empty() && password != MASK => {
+                        Some(format!("{user}:{MASK}@{host}"))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
             _ => None,
         };
         match masked {
@@ -239,6 +244,8 @@ mod tests {
             "ops@example.com",
             "10.0.0.1:2379",
             "at 12:30 @ home",
+            "quay.io/coreos/etcd:v3.5.21@sha256:0123abcd",
+            "app:v1@sha256:0123abcd",
             "a:b@",
         ] {
             assert_eq!(redact(plain), plain);
