@@ -217,3 +217,15 @@ pub async fn eventually<Fut: Future<Output = bool>>(
     }
     panic!("timed out after {limit:?} waiting for: {what}");
 }
+
+/// A Prometheus process's command: `config`, its TSDB in `tsdb`, listening on 127.0.0.1:`port`.
+/// Callers add what their test needs (`--scrape.discovery-reload-interval=1s`, the receiver)
+/// and spawn it through [`ChildGuard::spawn`].
+pub fn prometheus_command(binary: &Path, config: &Path, tsdb: &Path, port: u16) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    command
+}

@@ -530,14 +530,13 @@ async fn the_rendered_consul_job_lists_and_scrapes_the_services_registered_in_co
         let prom_port = free_port();
         let url = format!("http://127.0.0.1:{prom_port}");
         let mut prom = ChildGuard::spawn(
-            Command::new(&prometheus)
-                .arg(format!("--config.file={}", config_path.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    temp.path().join("tsdb").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-                .arg("--scrape.discovery-reload-interval=1s"),
+            testsupport::prometheus_command(
+                &prometheus,
+                &config_path,
+                &temp.path().join("tsdb"),
+                prom_port,
+            )
+            .arg("--scrape.discovery-reload-interval=1s"),
             &temp.path().join("prometheus.log"),
         );
         lists_and_scrapes("Prometheus", &mut prom, &url, &state, consul_port).await;

@@ -460,17 +460,13 @@ async fn a_registration_makes_prometheus_reread_one_shard_once() {
 
     let prom_url = format!("http://127.0.0.1:{prom_port}");
     let mut prometheus = ChildGuard::spawn(
-        Command::new(prometheus_bin)
-            .arg(format!(
-                "--config.file={}",
-                out.join("prometheus/prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                project.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--scrape.discovery-reload-interval=1s"),
+        testsupport::prometheus_command(
+            &prometheus_bin,
+            &out.join("prometheus/prometheus.yml"),
+            &project.path().join("tsdb"),
+            prom_port,
+        )
+        .arg("--scrape.discovery-reload-interval=1s"),
         &project.path().join("prometheus.log"),
     );
     let discovered = |expected: usize| {

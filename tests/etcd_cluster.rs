@@ -383,14 +383,13 @@ async fn prometheus_lists_what_the_agent_reads_from_the_cluster_across_a_failove
     let prom_port = free_port();
     let prom_url = format!("http://127.0.0.1:{prom_port}");
     let mut prom = ChildGuard::spawn(
-        std::process::Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--scrape.discovery-reload-interval=1s"),
+        crate::support::testsupport::prometheus_command(
+            &prometheus,
+            &config,
+            &dir.join("tsdb"),
+            prom_port,
+        )
+        .arg("--scrape.discovery-reload-interval=1s"),
         &dir.join("prometheus.log"),
     );
     prom.wait_until(

@@ -133,17 +133,13 @@ async fn start_proxy(
 
 fn receiver_prometheus(binary: &Path, dir: &Path, port: u16) -> ChildGuard {
     ChildGuard::spawn(
-        Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("receiver.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("receiver-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver"),
+        testsupport::prometheus_command(
+            binary,
+            &dir.join("receiver.yml"),
+            &dir.join("receiver-data"),
+            port,
+        )
+        .arg("--web.enable-remote-write-receiver"),
         &dir.join(format!("receiver-{}.log", now_secs() as u64)),
     )
 }

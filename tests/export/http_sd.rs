@@ -145,13 +145,7 @@ async fn prometheus_discovers_registered_services_through_the_agents_http_sd() {
     .unwrap();
     let prom_url = format!("http://127.0.0.1:{prom_port}");
     let mut prom = ChildGuard::spawn(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                temp.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        testsupport::prometheus_command(&prometheus, &config, &temp.path().join("tsdb"), prom_port)
             .arg("--scrape.discovery-reload-interval=1s"),
         &temp.path().join("prometheus.log"),
     );
