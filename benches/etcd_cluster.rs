@@ -18,10 +18,7 @@ mod testsupport;
 mod etcd_cluster;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use monstack::agent::discovery::{run_bridge, BridgeMetrics};
 
 const PUTS: usize = 200;
 const FAILOVERS: usize = 5;
@@ -72,17 +69,7 @@ async fn run() {
     let targets = cluster.dir.path().join("targets");
     let agent = cluster.client(&[0, 1, 2]);
     let admin = cluster.client(&[2, 1, 0]);
-    let metrics = Arc::new(BridgeMetrics::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bridge = tokio::spawn(run_bridge(
-        agent.clone(),
-        "/service/",
-        targets.clone(),
-        metrics.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let bridge = etcd_cluster::RunningBridge::start(agent.clone(), targets.clone());
     admin
         .put("/service/warm/1", b"10.0.0.1:80", None)
         .await
@@ -135,6 +122,5 @@ async fn run() {
         ms(failovers[failovers.len() / 2]),
         ms(*failovers.last().unwrap())
     );
-    let _ = stop.send(());
-    let _ = bridge.await;
+    let _ = bridge.stop().await;
 }

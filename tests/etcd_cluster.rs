@@ -5,13 +5,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monstack::agent::discovery::{run_bridge, BridgeMetrics};
 use monstack::clients::etcd::Etcd;
 
-use crate::support::etcd_cluster::TestCluster;
+use crate::support::etcd_cluster::{RunningBridge, TestCluster};
 
 const TOKEN_TTL_SECS: u32 = 2;
 /// Prometheus' file_sd floor (`--scrape.discovery-reload-interval`, 5 s): a registration made
@@ -95,17 +93,8 @@ async fn the_bridge_follows_a_tls_auth_cluster_through_a_dead_member_and_an_expi
             .unwrap();
     }
     let agent = cluster.client(&[0, 1, 2]);
-    let metrics = Arc::new(BridgeMetrics::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bridge = tokio::spawn(run_bridge(
-        agent.clone(),
-        "/service/",
-        targets.clone(),
-        metrics.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let bridge = RunningBridge::start(agent.clone(), targets.clone());
+    let metrics = bridge.metrics.clone();
     wait_for("the first listing", WAIT, &cluster, || {
         file_targets(&targets).len() == 3
     })
@@ -173,8 +162,7 @@ async fn the_bridge_follows_a_tls_auth_cluster_through_a_dead_member_and_an_expi
         etcd_targets(&admin).await,
         "nothing lost"
     );
-    let _ = stop.send(());
-    bridge.await.unwrap();
+    bridge.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

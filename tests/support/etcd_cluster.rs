@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use monstack::agent::discovery::{run_bridge, BridgeMetrics};
 use monstack::clients::etcd::Etcd;
 use monstack::model::{EtcdCluster, EtcdTls};
 
@@ -284,4 +285,39 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
         write("server.pem", &server, false),
         write("server-key.pem", &server_key, true),
     )
+}
+
+/// The agent's bridge over an etcd client, writing the target files of `/service/` into a
+/// directory, until stopped.
+pub struct RunningBridge {
+    pub metrics: std::sync::Arc<BridgeMetrics>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningBridge {
+    pub fn start(etcd: Etcd, dir: PathBuf) -> RunningBridge {
+        let metrics = std::sync::Arc::new(BridgeMetrics::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_bridge(
+            etcd,
+            "/service/",
+            dir,
+            metrics.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        RunningBridge {
+            metrics,
+            stop,
+            task,
+        }
+    }
+
+    /// Asks the bridge to stop and waits for it; `Err` when its task panicked.
+    pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.stop.send(());
+        self.task.await
+    }
 }
