@@ -20,7 +20,7 @@
 //! see the README.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
@@ -133,13 +133,19 @@ pub(super) fn label_value(labels: &str, name: &str) -> Option<String> {
     Some(labels[start..start + end].to_string())
 }
 
+/// How long a failure Alertmanager has counted waits for its reason to reach the log (the
+/// counter rises before the dispatcher writes `Notify for alerts failed`) or, for DingTalk, for
+/// the agent's record, before the counter's own reason is taken.
+pub(super) const REASON_GRACE: Duration = Duration::from_secs(3);
+
 /// Decides what the log and the counters tell: failures by the log (exact, per receiver),
-/// deliveries by counting successes per integration.
+/// deliveries by counting successes per integration. `now` is when `after` and `logs` were read.
 pub(super) fn settle(
     channels: &mut [ChannelUnderTest],
     before: &Counts,
     after: &Counts,
     logs: std::result::Result<&[String], &anyhow::Error>,
+    now: Instant,
 ) {
     let delta = |map: fn(&Counts) -> &HashMap<String, f64>, integration: &str| {
         map(after).get(integration).copied().unwrap_or(0.0)
@@ -155,7 +161,7 @@ pub(super) fn settle(
     // Alertmanager >= 0.27: the counters name the receiver, which is the channel.
     let mut per_receiver = false;
     for channel in channels.iter_mut() {
-        let Some(now) = after.receivers.get(&channel.name) else {
+        let Some(counts) = after.receivers.get(&channel.name) else {
             continue;
         };
         per_receiver = true;
@@ -171,12 +177,22 @@ pub(super) fn settle(
         if channel.outcome != Outcome::Pending {
             continue;
         }
-        if now.failed_total() - then.failed_total() >= 1.0 {
-            let reason = from_log
-                .and_then(|f| f.gave_up.clone())
-                .unwrap_or_else(|| failure_class(&then, now));
-            channel.outcome = Outcome::Failed(reason);
-        } else if now.succeeded() - then.succeeded() >= 1.0 {
+        if counts.failed_total() - then.failed_total() >= 1.0 {
+            if let Some(reason) = from_log.and_then(|f| f.gave_up.clone()) {
+                channel.outcome = Outcome::Failed(reason);
+                continue;
+            }
+            // The reason may not be in the log yet; a DingTalk channel's is also the agent's.
+            let counted_at = *channel.failure_counted_at.get_or_insert(now);
+            if logs.is_ok() && now.duration_since(counted_at) < REASON_GRACE {
+                continue;
+            }
+            let log_state = match logs {
+                Ok(_) => "its log names no reason".to_string(),
+                Err(e) => format!("its log, which says more, could not be read: {e:#}"),
+            };
+            channel.outcome = Outcome::Failed(failure_class(&then, counts, &log_state));
+        } else if counts.succeeded() - then.succeeded() >= 1.0 {
             if channel.kind == "dingtalk" {
                 channel.reached_agent = true;
             } else {
@@ -320,8 +336,9 @@ pub(super) async fn agent_status(
     serde_json::from_str(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))
 }
 
-/// The reason Alertmanager's counter gives for a failure, when its log cannot say more.
-fn failure_class(before: &ReceiverCounts, now: &ReceiverCounts) -> String {
+/// The reason Alertmanager's counter gives for a failure, when its log cannot say more
+/// (`log_state` says why not).
+fn failure_class(before: &ReceiverCounts, now: &ReceiverCounts, log_state: &str) -> String {
     let rose = now
         .failed
         .iter()
@@ -335,7 +352,7 @@ fn failure_class(before: &ReceiverCounts, now: &ReceiverCounts) -> String {
         })
         .next();
     format!(
-        "Alertmanager gave up: {} (its log, which says more, could not be read)",
+        "Alertmanager gave up: {} ({log_state})",
         rose.unwrap_or_else(|| "failed".to_string())
     )
 }
@@ -466,6 +483,7 @@ mod tests {
             reached_agent: false,
             agent_before: None,
             last_attempt_error: None,
+            failure_counted_at: None,
         }
     }
 
@@ -547,7 +565,7 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         let mut after = before.clone();
         *after.succeeded.get_mut("webhook").unwrap() += 1.0;
         let lines = log();
-        settle(&mut channels, &before, &after, Ok(&lines));
+        settle(&mut channels, &before, &after, Ok(&lines), Instant::now());
         assert_eq!(channels[0].outcome, Outcome::Delivered(None));
         assert!(
             matches!(&channels[1].outcome, Outcome::Failed(r) if r.ends_with("connection refused"))
@@ -555,7 +573,7 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         assert_eq!(channels[2].outcome, Outcome::Pending);
 
         *after.succeeded.get_mut("email").unwrap() += 1.0;
-        settle(&mut channels, &before, &after, Ok(&lines));
+        settle(&mut channels, &before, &after, Ok(&lines), Instant::now());
         assert_eq!(channels[2].outcome, Outcome::Delivered(None));
     }
 
@@ -568,7 +586,7 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         let before = parse_counts(METRICS);
         let mut after = before.clone();
         *after.succeeded.get_mut("webhook").unwrap() += 1.0;
-        settle(&mut channels, &before, &after, Ok(&[]));
+        settle(&mut channels, &before, &after, Ok(&[]), Instant::now());
         assert!(channels.iter().all(|c| c.outcome == Outcome::Pending));
     }
 
@@ -578,7 +596,7 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         let before = parse_counts(METRICS);
         let mut after = before.clone();
         *after.succeeded.get_mut("webhook").unwrap() += 1.0;
-        settle(&mut channels, &before, &after, Ok(&[]));
+        settle(&mut channels, &before, &after, Ok(&[]), Instant::now());
         assert_eq!(channels[0].outcome, Outcome::Pending);
         assert!(channels[0].reached_agent);
     }
@@ -590,7 +608,7 @@ ts=2026-11-22T02:58:13.982Z caller=dispatch.go:352 level=error component=dispatc
         let mut after = before.clone();
         *after.failed.get_mut("webhook").unwrap() += 1.0;
         let e = anyhow!("no docker");
-        settle(&mut channels, &before, &after, Err(&e));
+        settle(&mut channels, &before, &after, Err(&e), Instant::now());
         assert!(matches!(&channels[0].outcome, Outcome::Failed(r) if r.contains("no docker")));
     }
 
@@ -660,7 +678,7 @@ time=2026-12-01T20:32:29.000Z level=ERROR source=dispatch.go:580 msg="Notify for
             channel("mc-ok", "webhook", "webhook"),
         ];
         let no_log = anyhow!("no docker");
-        settle(&mut channels, &before, &after, Err(&no_log));
+        settle(&mut channels, &before, &after, Err(&no_log), Instant::now());
         assert_eq!(channels[1].outcome, Outcome::Delivered(None));
         let Outcome::Failed(reason) = &channels[0].outcome else {
             panic!("{:?}", channels[0].outcome)
@@ -669,7 +687,7 @@ time=2026-12-01T20:32:29.000Z level=ERROR source=dispatch.go:580 msg="Notify for
         // With the log, the reason is Alertmanager's own words.
         let mut channels = vec![channel("mc-404", "webhook", "webhook")];
         let log = lines(LOG_028);
-        settle(&mut channels, &before, &after, Ok(&log));
+        settle(&mut channels, &before, &after, Ok(&log), Instant::now());
         assert_eq!(
             channels[0].outcome,
             Outcome::Failed("unexpected status code 404: no such hook".into())
@@ -677,10 +695,55 @@ time=2026-12-01T20:32:29.000Z level=ERROR source=dispatch.go:580 msg="Notify for
     }
 
     #[test]
+    fn a_counted_failure_waits_a_moment_for_its_reason_in_the_log() {
+        let before = parse_counts("");
+        let after = parse_counts(METRICS_028);
+        let start = Instant::now();
+        let mut channels = vec![channel("mc-404", "webhook", "webhook")];
+        // The counter rose, the log has no line yet: wait.
+        settle(&mut channels, &before, &after, Ok(&[]), start);
+        assert_eq!(channels[0].outcome, Outcome::Pending);
+        // The line arrives: Alertmanager's own words.
+        let log = lines(LOG_028);
+        settle(
+            &mut channels,
+            &before,
+            &after,
+            Ok(&log),
+            start + Duration::from_secs(1),
+        );
+        assert_eq!(
+            channels[0].outcome,
+            Outcome::Failed("unexpected status code 404: no such hook".into())
+        );
+        // It never does: the counter's reason, and the log is not called unreadable.
+        let mut channels = vec![channel("mc-404", "webhook", "webhook")];
+        settle(&mut channels, &before, &after, Ok(&[]), start);
+        settle(
+            &mut channels,
+            &before,
+            &after,
+            Ok(&[]),
+            start + REASON_GRACE,
+        );
+        let Outcome::Failed(reason) = &channels[0].outcome else {
+            panic!("{:?}", channels[0].outcome)
+        };
+        assert!(
+            reason.contains("4xx") && reason.contains("names no reason"),
+            "{reason}"
+        );
+        // A DingTalk channel waits the same, for the agent's record of DingTalk's answer.
+        let mut channels = vec![channel("mc-404", "dingtalk", "webhook")];
+        settle(&mut channels, &before, &after, Ok(&[]), start);
+        assert_eq!(channels[0].outcome, Outcome::Pending);
+    }
+
+    #[test]
     fn per_receiver_counters_that_did_not_move_decide_nothing() {
         let counts = parse_counts(METRICS_028);
         let mut channels = vec![channel("mc-ok", "webhook", "webhook")];
-        settle(&mut channels, &counts, &counts, Ok(&[]));
+        settle(&mut channels, &counts, &counts, Ok(&[]), Instant::now());
         assert_eq!(channels[0].outcome, Outcome::Pending);
     }
 }

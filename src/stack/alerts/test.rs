@@ -43,6 +43,8 @@ pub(super) struct ChannelUnderTest {
     pub(super) agent_before: Option<std::result::Result<AgentStatus, String>>,
     /// The last failed attempt Alertmanager logged, for a channel that never settles.
     pub(super) last_attempt_error: Option<String>,
+    /// When Alertmanager's counter first said it gave up, while its reason is awaited.
+    pub(super) failure_counted_at: Option<Instant>,
 }
 
 /// The agent's `GET /dingtalk/<channel>/status`.
@@ -131,7 +133,13 @@ pub async fn test(
             Err(e) => Err(anyhow!("{e:#}")),
         };
         let after = integration_counts(&client, &am_url).await?;
-        settle(&mut channels, &before, &after, logs.as_deref());
+        settle(
+            &mut channels,
+            &before,
+            &after,
+            logs.as_deref(),
+            Instant::now(),
+        );
         for channel in channels
             .iter_mut()
             .filter(|c| c.kind == "dingtalk" && c.outcome == Outcome::Pending)
@@ -153,7 +161,9 @@ pub async fn test(
                 .filter(|c| c.outcome == Outcome::Pending)
             {
                 let mut reason = format!("no outcome within {}s", TEST_DEADLINE.as_secs());
-                if let Some(error) = &channel.last_attempt_error {
+                if channel.failure_counted_at.is_some() {
+                    reason = "Alertmanager gave up; neither its log nor the agent said why".into();
+                } else if let Some(error) = &channel.last_attempt_error {
                     reason += &format!(" (last attempt: {error})");
                 } else if channel.reached_agent {
                     reason += " (Alertmanager handed it to the agent; the agent reported nothing)";
@@ -222,6 +232,7 @@ pub(super) fn choose_channels(stack: &Stack, names: &[String]) -> Result<Vec<Cha
             reached_agent: false,
             agent_before: None,
             last_attempt_error: None,
+            failure_counted_at: None,
         })
         .collect())
 }
