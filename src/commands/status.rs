@@ -36,6 +36,9 @@ struct Report {
     remotes: Option<Vec<clients::RemoteHealth>>,
     /// `server` or `agent`.
     mode: &'static str,
+    /// What Prometheus was asked and did not answer (the tables it would fill are absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<String>,
 }
 
 /// A job's targets by health, and what that means while Prometheus is starting.
@@ -131,17 +134,33 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
     let prometheus_ready = services
         .iter()
         .any(|s| s.service == "prometheus" && s.health == "ready");
+    // What could not be read is said, not left out silently.
+    let mut unread: Vec<String> = Vec::new();
     let targets = if prometheus_ready {
         let prometheus = clients::Prometheus::new(&client, specs[0].url());
-        prometheus.targets().await.ok().map(|t| {
-            let rendered = crate::stack::reconcile::job_names(&tree).unwrap_or_default();
-            job_statuses(&rendered, clients::summarize(&t))
-        })
+        match prometheus.targets().await {
+            Ok(t) => {
+                let rendered = crate::stack::reconcile::job_names(&tree).unwrap_or_default();
+                Some(job_statuses(&rendered, clients::summarize(&t)))
+            }
+            Err(e) => {
+                unread.push(format!("Prometheus' targets could not be read: {e:#}"));
+                None
+            }
+        }
     } else {
         None
     };
     let remotes = match (prometheus_ready, stack.prometheus.remote_write.is_empty()) {
-        (true, false) => clients::remote_health(&client, &specs[0].url()).await.ok(),
+        (true, false) => match clients::remote_health(&client, &specs[0].url()).await {
+            Ok(remotes) => Some(remotes),
+            Err(e) => {
+                unread.push(format!(
+                    "the remote_write receivers' health could not be read: {e:#}"
+                ));
+                None
+            }
+        },
         _ => None,
     };
     let report = Report {
@@ -155,6 +174,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
         } else {
             "server"
         },
+        errors: unread,
     };
 
     if json {
@@ -203,9 +223,13 @@ pub async fn run(ctx: &Context, json: bool) -> Result<()> {
             ctx.printer
                 .table(&["JOB", "UP", "DOWN", "UNKNOWN", "NOTE"], &rows);
         }
+        None if prometheus_ready => {}
         None => ctx
             .printer
             .note("Prometheus is not ready: no target summary"),
+    }
+    for what in &report.errors {
+        ctx.printer.warn(what);
     }
     if stack.prometheus.mode.is_agent() {
         ctx.printer.note("Prometheus runs in agent mode: it answers no queries and evaluates no rules or alerts (the built-in ones included); the central stack that receives its samples does");

@@ -187,7 +187,9 @@ pub fn repair(
             match stale {
                 Some(path) => Action::Recreate {
                     service,
-                    reason: format!("the directory it mounts ({path}) was deleted or replaced"),
+                    reason: format!(
+                        "what it mounts from the host ({path}) was deleted or replaced"
+                    ),
                 },
                 None => action,
             }

@@ -78,3 +78,33 @@ impl AppliedState {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bind-mounted file (an existing etcd cluster's password or certificate) replaced by a
+    /// rename, as secret managers write it, is a new identity, so `up` recreates the container
+    /// that still sees the old one; rewritten in place it is the same file.
+    #[cfg(unix)]
+    #[test]
+    fn a_mounted_file_replaced_by_a_rename_is_noticed_and_one_rewritten_in_place_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "one\n").unwrap();
+        let first = mounted_dir(&file);
+        assert_ne!(first.inode, 0);
+        std::fs::write(&file, "two\n").unwrap();
+        assert_eq!(mounted_dir(&file).inode, first.inode, "rewritten in place");
+        let next = dir.path().join("password.new");
+        std::fs::write(&next, "three\n").unwrap();
+        std::fs::rename(&next, &file).unwrap();
+        assert_ne!(
+            mounted_dir(&file).inode,
+            first.inode,
+            "replaced by a rename"
+        );
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(mounted_dir(&file).inode, 0, "gone");
+    }
+}
