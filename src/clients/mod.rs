@@ -18,6 +18,7 @@ pub mod etcd;
 mod grafana;
 pub mod grafana_com;
 pub mod influxdb;
+pub mod logfmt;
 mod prometheus;
 mod readiness;
 mod remote_storage;

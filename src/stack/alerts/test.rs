@@ -7,7 +7,8 @@ use anyhow::{anyhow, Context as _};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::outcome::{agent_status, integration_counts, rfc3339, settle, settle_dingtalk, since};
+use super::outcome::{agent_status, integration_counts, settle, settle_dingtalk};
+use crate::clients::logfmt::{rfc3339, since};
 use super::{get_json, Outcome};
 use crate::clients;
 use crate::error::{Error, Result};
