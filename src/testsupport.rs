@@ -151,6 +151,10 @@ impl ChildGuard {
     }
 
     /// What the child has written so far.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

@@ -335,6 +335,18 @@ async fn serve(router: Router, port: u16) -> tokio::task::JoinHandle<()> {
         tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
             .await
             .unwrap_or_else(|e| panic!("binding 0.0.0.0:{port}: {e}"));
+    // axum runs each connection in a task of its own, which aborting the server does not end:
+    // a connection Alertmanager keeps alive would go on answering after the sink "stopped".
+    // Every answer closes its connection, so a stopped sink refuses the next one.
+    let router = router.layer(axum::middleware::map_response(
+        |mut response: axum::response::Response| async move {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        },
+    ));
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     })

@@ -380,6 +380,21 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
     let ports = Ports::new();
     let project = Project::new().manifest(&manifest(&name, &images, &ports, ALERT_A));
     up(&project).success();
+    // Nobody on the host can reload or stop Prometheus over HTTP (monstack sends SIGHUP
+    // through the engine).
+    let client = reqwest::Client::new();
+    for endpoint in ["/-/reload", "/-/quit"] {
+        let answer = client
+            .post(format!("http://127.0.0.1:{}{endpoint}", ports.prometheus))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::FORBIDDEN,
+            "{endpoint}"
+        );
+    }
     // Invalid PromQL is refused before anything changes (exit 2), as promtool 3.5 would.
     let bad_promql = ALERT_A.replace("== 0", "> > 0");
     std::fs::write(
@@ -408,6 +423,12 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
     );
     assert!(
         run.stderr.contains("keeps running the previous one"),
+        "{}",
+        run.stderr
+    );
+    // In Prometheus' words, read from its log: the rule, the annotation, the template error.
+    assert!(
+        run.stderr.contains("annotation \"summary\"") && run.stderr.contains("unclosed action"),
         "{}",
         run.stderr
     );

@@ -37,7 +37,7 @@ impl Alertmanager {
 
     /// `POST /-/reload` (always enabled in Alertmanager). A rejected config leaves the old one.
     pub async fn reload(&self) -> Result<(), ReloadError> {
-        post_reload(&self.client, "Alertmanager", &self.base, false).await
+        post_reload(&self.client, "Alertmanager", &self.base).await
     }
 
     /// The names of the receivers in the loaded config (`GET /api/v2/status`, `config.original`).

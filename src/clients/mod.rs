@@ -10,7 +10,7 @@
 //! Passwords travel only in the `Authorization` header and never appear in errors or `Debug`.
 //!
 //! This file holds what the clients share: the one HTTP client, sending and decoding, readiness
-//! probes and the `/-/reload` call. Each service's client has a file of its own, re-exported here
+//! probes and Alertmanager's `/-/reload` call. Each service's client has a file of its own, re-exported here
 //! so that callers name `clients::Prometheus`, `clients::is_ready` and so on.
 
 mod alertmanager;
@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 
 pub use alertmanager::Alertmanager;
 pub use grafana::{Grafana, GrafanaHealth};
-pub use prometheus::{summarize, Health, JobSummary, Prometheus, Sample, Target};
+pub use prometheus::{summarize, ConfigLoad, Health, JobSummary, Prometheus, Sample, Target};
 pub use readiness::{is_ready, readiness_path};
 pub use remote_storage::{remote_health, without_credentials, RemoteHealth};
 
@@ -240,7 +240,7 @@ fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reloads (Prometheus and Alertmanager share the /-/reload endpoint)
+// Reloads (Alertmanager's /-/reload; Prometheus reloads by a signal, see Prometheus::reload_by_signal)
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -248,19 +248,11 @@ pub enum ReloadError {
     /// ("failed to reload config: ...").
     #[error("reload rejected: {0}")]
     Rejected(String),
-    /// Prometheus answers 403 when started without `--web.enable-lifecycle`.
-    #[error("reload is disabled: Prometheus was started without --web.enable-lifecycle")]
-    LifecycleDisabled,
     #[error("{0:#}")]
     Other(anyhow::Error),
 }
 
-async fn post_reload(
-    client: &Client,
-    service: &str,
-    base: &str,
-    has_lifecycle_flag: bool,
-) -> Result<(), ReloadError> {
+async fn post_reload(client: &Client, service: &str, base: &str) -> Result<(), ReloadError> {
     let doing = || format!("reloading {service} at {base}");
     let (status, body) = send(client.post(format!("{base}/-/reload")))
         .await
@@ -270,7 +262,6 @@ async fn post_reload(
         StatusCode::INTERNAL_SERVER_ERROR => Err(ReloadError::Rejected(
             String::from_utf8_lossy(&body).trim().to_string(),
         )),
-        StatusCode::FORBIDDEN if has_lifecycle_flag => Err(ReloadError::LifecycleDisabled),
         _ => Err(ReloadError::Other(
             anyhow!("unexpected HTTP {status}: {}", snippet(&body)).context(doing()),
         )),
@@ -378,12 +369,12 @@ mod tests {
     #[tokio::test]
     async fn reload_of_a_stopped_service_names_the_cause() {
         let base = closed_port_url();
-        let error = Prometheus::new(&client(), &base)
+        let error = Alertmanager::new(&client(), &base)
             .reload()
             .await
             .unwrap_err();
         let message = error.to_string();
-        let doing = format!("reloading Prometheus at {base}: ");
+        let doing = format!("reloading Alertmanager at {base}: ");
         assert!(message.starts_with(&doing), "{message}");
         assert!(message.to_lowercase().contains("refused"), "{message}");
     }

@@ -1,14 +1,19 @@
-//! The Prometheus client: readiness, `/-/reload`, and the reads that show what it loaded and
+//! The Prometheus client: readiness, reloads (by a signal; monstack starts Prometheus without
+//! `--web.enable-lifecycle`, so no HTTP request can make it reload or quit), and the reads that
+//! show what it loaded and
 //! scrapes (the loaded job names, the active targets, instant queries, metric names).
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use reqwest::Client;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{post_reload, probe, send, snippet, trim_base, Probe, ReloadError};
+use super::logfmt::{logfmt_value, since};
+use super::{probe, send, snippet, trim_base, Probe, ReloadError};
 
 #[derive(Clone, Debug)]
 pub struct Prometheus {
@@ -79,6 +84,74 @@ pub fn summarize(targets: &[Target]) -> Vec<JobSummary> {
     jobs.into_values().collect()
 }
 
+/// How long a reload may take before it counts as failed.
+const RELOAD_WAIT: Duration = Duration::from_secs(30);
+
+/// Why Prometheus refused a reload, from its log lines since the signal: the errors it logged up
+/// from `Loading configuration file` to `Error reloading config` (the specific ones first, e.g. a rule's broken template, then the
+/// summary); `None` until that line is there.
+pub fn reload_failure(lines: &[String]) -> Option<String> {
+    let mut errors: Vec<String> = Vec::new();
+    let mut loading = false;
+    for line in lines {
+        let line = format!(" {line}");
+        let msg = logfmt_value(&line, "msg");
+        if msg.as_deref() == Some("Loading configuration file") {
+            // What else logs errors meanwhile (a notifier, a scrape) is not the reload's.
+            loading = true;
+            errors.clear();
+            continue;
+        }
+        if !loading {
+            continue;
+        }
+        let is_error = matches!(
+            logfmt_value(&line, "level").as_deref(),
+            Some("ERROR" | "error")
+        );
+        let Some(err) = logfmt_value(&line, "err").filter(|_| is_error) else {
+            continue;
+        };
+        let last = msg.as_deref() == Some("Error reloading config");
+        if !errors.contains(&err) {
+            errors.push(err);
+        }
+        if last {
+            return Some(errors.join("\n  "));
+        }
+    }
+    None
+}
+
+/// Prometheus' record of its last configuration load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConfigLoad {
+    /// The last load (at start, or a reload) succeeded.
+    pub successful: bool,
+    /// When a load last succeeded (Unix seconds, with fractions).
+    pub succeeded_at: f64,
+}
+
+/// The two `prometheus_config_last_reload_*` samples of a text exposition.
+pub fn parse_config_load(text: &str) -> Option<ConfigLoad> {
+    let (mut successful, mut succeeded_at) = (None, None);
+    for line in text.lines() {
+        match super::remote_storage::sample(line) {
+            Some(("prometheus_config_last_reload_successful", _, value)) => {
+                successful = Some(value == 1.0);
+            }
+            Some(("prometheus_config_last_reload_success_timestamp_seconds", _, value)) => {
+                succeeded_at = Some(value);
+            }
+            _ => {}
+        }
+    }
+    Some(ConfigLoad {
+        successful: successful?,
+        succeeded_at: succeeded_at?,
+    })
+}
+
 /// `{"status":"success"|"error","data":...,"errorType":...,"error":...}`
 #[derive(Deserialize)]
 struct Envelope {
@@ -115,9 +188,66 @@ impl Prometheus {
         }
     }
 
-    /// `POST /-/reload`. On [`ReloadError::Rejected`] Prometheus keeps its previous config.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
-        post_reload(&self.client, "Prometheus", &self.base, true).await
+    /// Reloads Prometheus through `signal` (which sends it `SIGHUP`: the Docker Engine's kill
+    /// API for the stack's container) and waits until its own metrics report a load newer than
+    /// before the signal. A refused configuration is [`ReloadError::Rejected`] with the errors
+    /// Prometheus logged (`recent_log` reads its latest log lines); it keeps running the
+    /// previous one.
+    pub async fn reload_by_signal<L, Fut>(
+        &self,
+        signal: impl Future<Output = Result<()>>,
+        recent_log: L,
+    ) -> Result<(), ReloadError>
+    where
+        L: Fn() -> Fut,
+        Fut: Future<Output = Result<Vec<String>>>,
+    {
+        let before = self.config_load().await.map_err(ReloadError::Other)?;
+        let sent = SystemTime::now();
+        signal.await.map_err(ReloadError::Other)?;
+        let started = Instant::now();
+        loop {
+            let now = self.config_load().await.map_err(ReloadError::Other)?;
+            if now.successful && now.succeeded_at > before.succeeded_at {
+                return Ok(());
+            }
+            if !now.successful {
+                // The gauge drops before the line is written: read until it is there.
+                let lines = recent_log().await.map_err(ReloadError::Other)?;
+                if let Some(reason) = reload_failure(&since(&lines, sent)) {
+                    return Err(ReloadError::Rejected(reason));
+                }
+            }
+            if started.elapsed() >= RELOAD_WAIT {
+                return Err(ReloadError::Other(anyhow!(
+                    "Prometheus at {} reported no new configuration load within {} s of the signal{}",
+                    self.base,
+                    RELOAD_WAIT.as_secs(),
+                    if now.successful {
+                        ""
+                    } else {
+                        " (its last load failed; its log does not say why)"
+                    }
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What Prometheus says of its last configuration load, from its own `/metrics`
+    /// (`prometheus_config_last_reload_successful`, `..._success_timestamp_seconds`).
+    pub async fn config_load(&self) -> Result<ConfigLoad> {
+        let url = format!("{}/metrics", self.base);
+        let doing = || format!("reading {url}");
+        let (status, body) = super::send(self.client.get(&url))
+            .await
+            .with_context(doing)?;
+        if !status.is_success() {
+            return Err(anyhow!("HTTP {status}: {}", super::snippet(&body))).with_context(doing);
+        }
+        parse_config_load(&String::from_utf8_lossy(&body))
+            .ok_or_else(|| anyhow!("it names no prometheus_config_last_reload_* metrics"))
+            .with_context(doing)
     }
 
     /// The `job_name` of every scrape config Prometheus has loaded, in its order. Compare with
@@ -294,48 +424,42 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn prometheus_reload_ok() {
-        let server = serve("POST", "/-/reload", ResponseTemplate::new(200)).await;
-        prometheus(&server).reload().await.unwrap();
-    }
+    /// Verbatim from Prometheus 3.5.3's /metrics after a reload it refused.
+    const RELOAD_METRICS: &str = "\
+# HELP prometheus_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.
+# TYPE prometheus_config_last_reload_success_timestamp_seconds gauge
+prometheus_config_last_reload_success_timestamp_seconds 1.7961830154218726e+09
+# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.
+# TYPE prometheus_config_last_reload_successful gauge
+prometheus_config_last_reload_successful 0
+";
 
     #[tokio::test]
-    async fn prometheus_reload_500_surfaces_its_message() {
-        let body = "failed to reload config: couldn't load configuration \
-                    (--config.file=\"/etc/prometheus/prometheus.yml\"): parsing YAML file \
-                    /etc/prometheus/prometheus.yml: not a valid duration string: \"notaduration\"\n";
-        let rejected = ResponseTemplate::new(500).set_body_string(body);
-        let server = serve("POST", "/-/reload", rejected).await;
-        match prometheus(&server).reload().await {
-            Err(ReloadError::Rejected(message)) => {
-                assert_eq!(message, body.trim());
-                let shown = ReloadError::Rejected(message).to_string();
-                assert!(shown.contains("not a valid duration string"), "{shown}");
+    async fn the_last_config_load_is_read_from_metrics() {
+        let answer = ResponseTemplate::new(200).set_body_string(RELOAD_METRICS);
+        let server = serve("GET", "/metrics", answer).await;
+        let load = prometheus(&server).config_load().await.unwrap();
+        assert_eq!(
+            load,
+            ConfigLoad {
+                successful: false,
+                succeeded_at: 1_796_183_015.421_872_6
             }
-            other => panic!("expected Rejected, got {other:?}"),
-        }
+        );
+        let ok = RELOAD_METRICS.replace("successful 0", "successful 1");
+        assert!(parse_config_load(&ok).unwrap().successful);
     }
 
     #[tokio::test]
-    async fn prometheus_reload_403_means_lifecycle_disabled() {
-        let forbidden = ResponseTemplate::new(403).set_body_string("Lifecycle API is not enabled.");
-        let server = serve("POST", "/-/reload", forbidden).await;
-        let error = prometheus(&server).reload().await.unwrap_err();
-        assert!(matches!(error, ReloadError::LifecycleDisabled), "{error:?}");
-        assert!(error.to_string().contains("--web.enable-lifecycle"));
-    }
-
-    #[tokio::test]
-    async fn prometheus_reload_unexpected_status_says_what_it_was_doing() {
-        let not_found = ResponseTemplate::new(404).set_body_string("nope");
-        let server = serve("POST", "/-/reload", not_found).await;
-        let error = prometheus(&server).reload().await.unwrap_err();
-        assert!(matches!(error, ReloadError::Other(_)), "{error:?}");
-        let message = error.to_string();
-        let doing = format!("reloading Prometheus at {}: ", server.uri());
-        assert!(message.starts_with(&doing), "{message}");
-        assert!(message.contains("HTTP 404 Not Found: nope"), "{message}");
+    async fn metrics_without_the_reload_gauges_are_an_error_saying_so() {
+        let answer = ResponseTemplate::new(200).set_body_string("up 1\n");
+        let server = serve("GET", "/metrics", answer).await;
+        let error = format!("{:#}", prometheus(&server).config_load().await.unwrap_err());
+        assert!(
+            error.contains("names no prometheus_config_last_reload_"),
+            "{error}"
+        );
+        assert!(error.starts_with("reading http://"), "{error}");
     }
 
     fn config_answer(yaml: &str) -> ResponseTemplate {
@@ -565,7 +689,6 @@ mod tests {
         bin: &Path,
         dir: &Path,
         config: &dyn Fn(u16) -> String,
-        lifecycle: bool,
     ) -> (ChildGuard, Prometheus, u16) {
         let port = free_port();
         write(&dir.join("prometheus.yml"), &config(port));
@@ -580,9 +703,6 @@ mod tests {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        if lifecycle {
-            command.arg("--web.enable-lifecycle");
-        }
         let mut child = ChildGuard::spawn(&mut command, &dir.join("prometheus.log"));
         let prometheus = Prometheus::new(&client(), format!("http://127.0.0.1:{port}"));
         wait_for(&mut child, "waiting for Prometheus to become ready", || {
@@ -599,18 +719,34 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("prometheus.yml");
-        let (mut child, prometheus, port) = start_prometheus(
-            &bin,
-            dir.path(),
-            &|port| prometheus_config(port, false),
-            true,
-        )
-        .await;
+        let (mut child, prometheus, port) =
+            start_prometheus(&bin, dir.path(), &|port| prometheus_config(port, false)).await;
         assert_eq!(prometheus.loaded_job_names().await.unwrap(), ["prometheus"]);
+
+        // Reloads by SIGHUP, as the Docker Engine sends it to the stack's container; the log
+        // is the process's.
+        let pid = child.pid() as libc::pid_t;
+        let hup = || async move {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            match unsafe { libc::kill(pid, libc::SIGHUP) } {
+                0 => Ok(()),
+                _ => Err(anyhow!("kill: {}", std::io::Error::last_os_error())),
+            }
+        };
+        let log_path = dir.path().join("prometheus.log");
+        let log = || {
+            let path = log_path.clone();
+            async move {
+                Ok(std::fs::read_to_string(path)?
+                    .lines()
+                    .map(str::to_string)
+                    .collect())
+            }
+        };
 
         // A valid change is loaded, and its target appears.
         write(&config_path, &prometheus_config(port, true));
-        if let Err(e) = prometheus.reload().await {
+        if let Err(e) = prometheus.reload_by_signal(hup(), log).await {
             panic!("{e}\n{}", child.log());
         }
         let both = ["prometheus", "node"];
@@ -656,31 +792,56 @@ mod tests {
             &config_path,
             "scrape_configs: [{job_name: x, scrape_interval: notaduration}]\n",
         );
-        match prometheus.reload().await {
+        match prometheus.reload_by_signal(hup(), log).await {
             Err(ReloadError::Rejected(message)) => {
-                assert!(message.starts_with("failed to reload config"), "{message}");
+                assert!(
+                    message.starts_with("couldn't load configuration"),
+                    "{message}"
+                );
                 assert!(message.contains("notaduration"), "{message}");
             }
             other => panic!("expected Rejected, got {other:?}\n{}", child.log()),
         }
         assert_eq!(prometheus.loaded_job_names().await.unwrap(), both);
         assert!(prometheus.ready().await.unwrap());
+        // Refused again while the last load had failed too (the gauge was 0 already): told
+        // by the log alone, with this reload's reason, not the previous one's.
+        write(
+            &config_path,
+            "scrape_configs: [{job_name: x, scrape_timeout: alsonotaduration}]\n",
+        );
+        match prometheus.reload_by_signal(hup(), log).await {
+            Err(ReloadError::Rejected(message)) => {
+                assert!(message.contains("alsonotaduration"), "{message}");
+                assert!(!message.contains("\"notaduration"), "{message}");
+            }
+            other => panic!("expected Rejected, got {other:?}\n{}", child.log()),
+        }
+        // Fixed: loaded.
+        write(&config_path, &prometheus_config(port, false));
+        if let Err(e) = prometheus.reload_by_signal(hup(), log).await {
+            panic!("{e}\n{}", child.log());
+        }
+        assert_eq!(prometheus.loaded_job_names().await.unwrap(), ["prometheus"]);
     }
 
-    #[tokio::test]
-    async fn real_prometheus_without_lifecycle_refuses_reload() {
-        let Some(bin) = pinned(crate::testsupport::PROMETHEUS) else {
-            return;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let (_child, prometheus, _) = start_prometheus(
-            &bin,
-            dir.path(),
-            &|port| prometheus_config(port, false),
-            false,
-        )
-        .await;
-        let error = prometheus.reload().await.unwrap_err();
-        assert!(matches!(error, ReloadError::LifecycleDisabled), "{error:?}");
+    /// Prometheus' log of a reload refused by its rule manager (verbatim, 3.5.3): the rule's own
+    /// error first, then the summary; errors logged before the load started are not its own.
+    #[test]
+    fn a_refused_reload_is_told_by_every_error_it_logged() {
+        let log = r#"time=2026-12-02T03:43:38.100Z level=ERROR source=notifier.go:1 msg="Error sending alerts" err="context deadline exceeded"
+time=2026-12-02T03:43:38.392Z level=INFO source=main.go:1439 msg="Loading configuration file" filename=prometheus.yml
+time=2026-12-02T03:43:38.393Z level=ERROR source=manager.go:227 msg="loading groups failed" component="rule manager" err="rules.yml: group \"g\", rule 1, \"A\": annotation \"summary\": template: __alert_A:1: unclosed action"
+time=2026-12-02T03:43:38.393Z level=ERROR source=main.go:1467 msg="Failed to apply configuration" err="error loading rules, previous rule set restored"
+time=2026-12-02T03:43:38.393Z level=ERROR source=main.go:1144 msg="Error reloading config" err="one or more errors occurred while applying the new configuration (--config.file=\"prometheus.yml\")""#;
+        let lines: Vec<String> = log.lines().map(str::to_string).collect();
+        assert_eq!(
+            reload_failure(&lines).unwrap(),
+            "rules.yml: group \"g\", rule 1, \"A\": annotation \"summary\": template: __alert_A:1: unclosed action\n  \
+             error loading rules, previous rule set restored\n  \
+             one or more errors occurred while applying the new configuration (--config.file=\"prometheus.yml\")"
+        );
+        // Until the summary line is written, nothing is decided.
+        assert_eq!(reload_failure(&lines[..4]), None);
     }
 }

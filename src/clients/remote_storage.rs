@@ -110,7 +110,7 @@ pub fn parse(text: &str) -> Vec<RemoteHealth> {
 }
 
 /// `name{labels} value [timestamp]` -> (name, labels without braces, value).
-fn sample(line: &str) -> Option<(&str, &str, f64)> {
+pub(super) fn sample(line: &str) -> Option<(&str, &str, f64)> {
     if line.starts_with('#') || line.trim().is_empty() {
         return None;
     }

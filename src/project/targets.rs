@@ -130,11 +130,25 @@ pub(crate) async fn reload_if_running(
         return Ok(());
     };
     let client = clients::http_client()?;
-    crate::stack::reconcile::reload_prometheus(&client, prometheus.base_url(), tree).await?;
+    // Prometheus reloads by a signal through the engine that runs it.
+    let engine = Engine::connect().await.map_err(|e| {
+        crate::error::hinted(
+            format!("the job list changed and Prometheus must reload, which takes the Docker Engine that runs it: {e:#}"),
+            "nothing was changed; point DOCKER_HOST at the engine that runs the stack and run it again",
+        )
+    })?;
+    crate::stack::reconcile::reload_prometheus(
+        &engine,
+        &client,
+        &stack.project,
+        prometheus.base_url(),
+        tree,
+    )
+    .await?;
     ctx.printer
         .status("Reloaded", "Prometheus (its job list changed)");
     // Remember the reload, so the next `up` does not repeat it.
-    if let Ok(engine) = Engine::connect().await {
+    {
         let host = HostContext {
             out_dir,
             secret_gid: 0,

@@ -63,7 +63,7 @@ pub fn volume_name(project: &str, service: &str) -> String {
 /// How a running service takes a new configuration without a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Reload {
-    /// `POST /-/reload` (Prometheus with `--web.enable-lifecycle`).
+    /// `SIGHUP` through the engine (Prometheus runs without `--web.enable-lifecycle`).
     Prometheus,
     /// `POST /-/reload`.
     Alertmanager,
@@ -260,7 +260,8 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
     prometheus.cmd = vec!["--config.file=/etc/prometheus/prometheus.yml".into()];
     prometheus.cmd.extend(storage);
     prometheus.cmd.extend([
-        "--web.enable-lifecycle".into(),
+        // No `--web.enable-lifecycle`: `/-/reload` and `/-/quit` would let anyone on the host
+        // reload or stop it; monstack reloads it with SIGHUP through the engine.
         "--web.listen-address=:9090".into(),
         format!(
             "--web.external-url={}/",
@@ -861,10 +862,13 @@ mod tests {
     }
 
     #[test]
-    fn prometheus_runs_with_lifecycle_retention_and_the_config_directory_mounted() {
+    fn prometheus_runs_without_lifecycle_with_retention_and_the_config_directory_mounted() {
         let all = specs(&testkit::full());
         let p = find(&all, "prometheus");
-        assert!(p.cmd.contains(&"--web.enable-lifecycle".to_string()));
+        assert!(
+            !p.cmd.iter().any(|a| a.contains("lifecycle")),
+            "no HTTP endpoint may reload or stop it"
+        );
         assert!(p
             .cmd
             .contains(&"--storage.tsdb.retention.time=2w1d".to_string()));

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::test::{AgentStatus, ChannelUnderTest};
+use super::{snippet, Outcome};
 use crate::clients::logfmt::logfmt_value;
 #[cfg(test)]
 use crate::clients::logfmt::{rfc3339, since};
-use super::{snippet, Outcome};
 use crate::error::Result;
 
 /// Successful and given-up notifications per integration, and per receiver where Alertmanager

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::outcome::{agent_status, integration_counts, settle, settle_dingtalk};
-use crate::clients::logfmt::{rfc3339, since};
 use super::{get_json, Outcome};
 use crate::clients;
+use crate::clients::logfmt::{rfc3339, since};
 use crate::error::{Error, Result};
 use crate::model::{AlertEngine, ChannelKind, Stack};
 use crate::output::Printer;

@@ -14,9 +14,9 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions,
-    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    StartContainerOptions, StopContainerOptions,
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
+    ListContainersOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StartContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
@@ -360,6 +360,17 @@ impl Engine {
             Err(e) if is_status(&e, 404) => Ok(false),
             Err(e) => Err(anyhow!("starting {name}: {}", docker_message(&e))),
         }
+    }
+
+    /// Sends a signal (`SIGHUP`) to a running container's main process.
+    pub async fn signal(&self, name: &str, signal: &str) -> anyhow::Result<()> {
+        let options = KillContainerOptions {
+            signal: signal.to_string(),
+        };
+        self.docker
+            .kill_container(name, Some(options))
+            .await
+            .map_err(|e| anyhow!("sending {signal} to {name}: {}", docker_message(&e)))
     }
 
     /// Stops (10 s grace) and removes a container; its volumes stay. Missing is fine.

@@ -42,7 +42,7 @@ pub async fn apply(
             }
         }
         Action::Reload { .. } => {
-            reload(client, stack, tree, spec, stored_password).await?;
+            reload(engine, client, stack, tree, spec, stored_password).await?;
             if let Some(current) = current {
                 return Ok(Some((current.id.clone(), spec.config_hash.clone())));
             }

@@ -6,10 +6,12 @@ use anyhow::anyhow;
 use crate::clients::{self, ReloadError};
 use crate::model::{self, Stack};
 use crate::render::Tree;
-use crate::stack::containers::{ContainerSpec, Reload};
+use crate::stack::containers::{self, ContainerSpec, Reload};
+use crate::stack::docker::Engine;
 
 /// Reloads a running service and confirms the new configuration is the one it runs.
 pub async fn reload(
+    engine: &Engine,
     client: &reqwest::Client,
     stack: &Stack,
     tree: &Tree,
@@ -18,7 +20,7 @@ pub async fn reload(
 ) -> anyhow::Result<()> {
     let url = spec.url();
     match spec.reload {
-        Reload::Prometheus => reload_prometheus(client, &url, tree).await?,
+        Reload::Prometheus => reload_prometheus(engine, client, &stack.project, &url, tree).await?,
         Reload::Alertmanager => {
             let am = clients::Alertmanager::new(client, &url);
             am.reload()
@@ -54,14 +56,22 @@ pub async fn reload(
 }
 
 /// Reloads Prometheus and confirms it runs the rendered job list (`add-target` uses it too).
+/// The stack's Prometheus runs without `--web.enable-lifecycle` (so nobody on the host can make
+/// it reload or quit over HTTP): the reload is a `SIGHUP` through the Docker Engine, its outcome
+/// Prometheus' own metrics, a refusal's reason its log.
 pub async fn reload_prometheus(
+    engine: &Engine,
     client: &reqwest::Client,
+    project: &str,
     url: &str,
     tree: &Tree,
 ) -> anyhow::Result<()> {
     let prometheus = clients::Prometheus::new(client, url);
+    let container = containers::container_name(project, model::PROMETHEUS);
     prometheus
-        .reload()
+        .reload_by_signal(engine.signal(&container, "SIGHUP"), || {
+            engine.logs_tail(&container, RELOAD_LOG_LINES)
+        })
         .await
         .map_err(|e| reload_error("Prometheus", e))?;
     confirm(
@@ -71,6 +81,9 @@ pub async fn reload_prometheus(
         prometheus.loaded_job_names().await?,
     )
 }
+
+/// How much of Prometheus' log a refused reload is looked for in.
+const RELOAD_LOG_LINES: usize = 400;
 
 fn reload_error(service: &str, error: ReloadError) -> anyhow::Error {
     match error {
