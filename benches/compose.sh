@@ -153,7 +153,7 @@ OUT="$WORK/.monstack"
 GID=$(id -g)
 
 cat >"$COMPOSE_FILE" <<EOF
-# Written by benches/compose.sh: the services as src/containers.rs specifies them.
+# Written by benches/compose.sh: the services as src/stack/containers.rs specifies them.
 services:
   prometheus:
     image: $IMG_PROMETHEUS
@@ -162,7 +162,6 @@ services:
       - --config.file=/etc/prometheus/prometheus.yml
       - --storage.tsdb.path=/prometheus
       - --storage.tsdb.retention.time=15d
-      - --web.enable-lifecycle
       - --web.listen-address=:9090
       - --web.external-url=http://127.0.0.1:$P_PROM/
     volumes:
@@ -170,7 +169,8 @@ services:
       - prometheus-data:/prometheus
     ports: ["127.0.0.1:$P_PROM:9090"]
     extra_hosts: ["host.docker.internal:host-gateway"]
-    restart: unless-stopped
+    restart: always
+    stop_signal: SIGTERM
   etcd:
     image: $IMG_ETCD
     entrypoint: ["/usr/local/bin/etcd"]

@@ -448,6 +448,62 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
         rule_names(ports.prometheus).await,
         ["StackSelfCheckRenamed"]
     );
+
+    // Reloaded by signals through the engine (which counts any signal as a stop by hand), it
+    // is still restarted when it crashes.
+    let container = format!("monstack-{name}-prometheus");
+    let engine = Engine::connect().await.unwrap();
+    let before = engine.state(&container).await.unwrap().unwrap();
+    if !crash(&container) {
+        return;
+    }
+    eventually(
+        "the engine to restart the crashed Prometheus",
+        Duration::from_secs(30),
+        || async {
+            let now = engine.state(&container).await.unwrap().unwrap();
+            now.running && now.restart_count > before.restart_count
+        },
+    )
+    .await;
+    eventually(
+        "the restarted Prometheus to answer",
+        Duration::from_secs(30),
+        || async {
+            reqwest::get(format!("http://127.0.0.1:{}/-/ready", ports.prometheus))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+    )
+    .await;
+    assert_eq!(
+        rule_names(ports.prometheus).await,
+        ["StackSelfCheckRenamed"]
+    );
+}
+
+/// Kills a container's process from the host, as a crash or the OOM killer would (not through
+/// the engine, which would count it as a stop by hand). Needs root or `sudo -n`.
+fn crash(container: &str) -> bool {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", container])
+        .output()
+        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(pid > 0, "{container} is not running");
+    // SAFETY: kill(2) has no memory effects.
+    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+        return true;
+    }
+    let sudo = Command::new("sudo")
+        .args(["-n", "kill", "-KILL", &pid.to_string()])
+        .status();
+    if sudo.is_ok_and(|s| s.success()) {
+        return true;
+    }
+    crate::support::testsupport::skip_or_fail(
+        "crashing a container's process from the host needs root or passwordless sudo",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

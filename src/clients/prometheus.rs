@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use reqwest::Client;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::logfmt::{logfmt_value, since};
+use super::logfmt::logfmt_value;
 use super::{probe, send, snippet, trim_base, Probe, ReloadError};
 
 #[derive(Clone, Debug)]
@@ -87,17 +87,18 @@ pub fn summarize(targets: &[Target]) -> Vec<JobSummary> {
 /// How long a reload may take before it counts as failed.
 const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
-/// Why Prometheus refused a reload, from its log lines since the signal: the errors it logged up
-/// from `Loading configuration file` to `Error reloading config` (the specific ones first, e.g. a rule's broken template, then the
-/// summary); `None` until that line is there.
+/// Why Prometheus refused a reload, from its log lines since the signal: the errors it logged
+/// from `Loading configuration file` to `Error reloading config` (the specific ones first, e.g.
+/// a rule's broken template, then the summary), of the last such load; `None` until that line
+/// is there.
 pub fn reload_failure(lines: &[String]) -> Option<String> {
+    let mut found = None;
     let mut errors: Vec<String> = Vec::new();
     let mut loading = false;
     for line in lines {
         let line = format!(" {line}");
         let msg = logfmt_value(&line, "msg");
         if msg.as_deref() == Some("Loading configuration file") {
-            // What else logs errors meanwhile (a notifier, a scrape) is not the reload's.
             loading = true;
             errors.clear();
             continue;
@@ -109,18 +110,31 @@ pub fn reload_failure(lines: &[String]) -> Option<String> {
             logfmt_value(&line, "level").as_deref(),
             Some("ERROR" | "error")
         );
-        let Some(err) = logfmt_value(&line, "err").filter(|_| is_error) else {
+        // The reload's own errors: main.go's (`source=` in 3.x, `caller=` in 2.x) and the rule
+        // manager's; a notifier or a scrape logging meanwhile is not the reload's.
+        let origin = logfmt_value(&line, "source").or_else(|| logfmt_value(&line, "caller"));
+        let reloads = origin.is_some_and(|o| o.starts_with("main.go:"))
+            || logfmt_value(&line, "component").as_deref() == Some("rule manager");
+        let Some(err) = logfmt_value(&line, "err").filter(|_| is_error && reloads) else {
             continue;
         };
-        let last = msg.as_deref() == Some("Error reloading config");
         if !errors.contains(&err) {
             errors.push(err);
         }
-        if last {
-            return Some(errors.join("\n  "));
+        if msg.as_deref() == Some("Error reloading config") {
+            found = Some(errors.join("\n  "));
+            loading = false;
         }
     }
-    None
+    found
+}
+
+/// The lines after the last occurrence of `anchor` (all of them when it is gone from the tail).
+fn after_anchor<'a>(lines: &'a [String], anchor: Option<&str>) -> &'a [String] {
+    match anchor.and_then(|a| lines.iter().rposition(|l| l == a)) {
+        Some(i) => &lines[i + 1..],
+        None => lines,
+    }
 }
 
 /// Prometheus' record of its last configuration load.
@@ -203,7 +217,13 @@ impl Prometheus {
         Fut: Future<Output = Result<Vec<String>>>,
     {
         let before = self.config_load().await.map_err(ReloadError::Other)?;
-        let sent = SystemTime::now();
+        // The log's last line before the signal: what follows it is this reload's. (Not the
+        // lines' times: Prometheus 3 writes them in its own time zone, on the engine's clock.)
+        let anchor = recent_log()
+            .await
+            .map_err(ReloadError::Other)?
+            .last()
+            .cloned();
         signal.await.map_err(ReloadError::Other)?;
         let started = Instant::now();
         loop {
@@ -211,24 +231,33 @@ impl Prometheus {
             if now.successful && now.succeeded_at > before.succeeded_at {
                 return Ok(());
             }
-            if !now.successful {
+            let timed_out = started.elapsed() >= RELOAD_WAIT;
+            if !now.successful || timed_out {
                 // The gauge drops before the line is written: read until it is there.
                 let lines = recent_log().await.map_err(ReloadError::Other)?;
-                if let Some(reason) = reload_failure(&since(&lines, sent)) {
+                let since_signal = after_anchor(&lines, anchor.as_deref());
+                if let Some(reason) = reload_failure(since_signal) {
                     return Err(ReloadError::Rejected(reason));
                 }
-            }
-            if started.elapsed() >= RELOAD_WAIT {
-                return Err(ReloadError::Other(anyhow!(
-                    "Prometheus at {} reported no new configuration load within {} s of the signal{}",
-                    self.base,
-                    RELOAD_WAIT.as_secs(),
-                    if now.successful {
-                        ""
-                    } else {
-                        " (its last load failed; its log does not say why)"
-                    }
-                )));
+                if timed_out {
+                    let began = since_signal.iter().any(|l| {
+                        logfmt_value(&format!(" {l}"), "msg").as_deref()
+                            == Some("Loading configuration file")
+                    });
+                    return Err(ReloadError::Other(crate::error::hinted(
+                        format!(
+                            "Prometheus at {} reported no new configuration load within {} s of SIGHUP ({})",
+                            self.base,
+                            RELOAD_WAIT.as_secs(),
+                            if began {
+                                "its log shows the load began and did not end"
+                            } else {
+                                "its log shows no load since"
+                            }
+                        ),
+                        "`monstack logs prometheus` shows what it did; `monstack up` tries again",
+                    )));
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -831,6 +860,7 @@ prometheus_config_last_reload_successful 0
     fn a_refused_reload_is_told_by_every_error_it_logged() {
         let log = r#"time=2026-12-02T03:43:38.100Z level=ERROR source=notifier.go:1 msg="Error sending alerts" err="context deadline exceeded"
 time=2026-12-02T03:43:38.392Z level=INFO source=main.go:1439 msg="Loading configuration file" filename=prometheus.yml
+time=2026-12-02T03:43:38.392Z level=ERROR source=notifier.go:2 msg="Error sending alerts" component=notifier err="connection refused"
 time=2026-12-02T03:43:38.393Z level=ERROR source=manager.go:227 msg="loading groups failed" component="rule manager" err="rules.yml: group \"g\", rule 1, \"A\": annotation \"summary\": template: __alert_A:1: unclosed action"
 time=2026-12-02T03:43:38.393Z level=ERROR source=main.go:1467 msg="Failed to apply configuration" err="error loading rules, previous rule set restored"
 time=2026-12-02T03:43:38.393Z level=ERROR source=main.go:1144 msg="Error reloading config" err="one or more errors occurred while applying the new configuration (--config.file=\"prometheus.yml\")""#;
@@ -842,6 +872,23 @@ time=2026-12-02T03:43:38.393Z level=ERROR source=main.go:1144 msg="Error reloadi
              one or more errors occurred while applying the new configuration (--config.file=\"prometheus.yml\")"
         );
         // Until the summary line is written, nothing is decided.
-        assert_eq!(reload_failure(&lines[..4]), None);
+        assert_eq!(reload_failure(&lines[..5]), None);
+        // Of two refused loads, the last one's.
+        let mut twice = lines.clone();
+        twice.push(
+            "time=2026-12-02T03:43:39.431Z level=INFO source=main.go:1439 msg=\"Loading configuration file\" filename=prometheus.yml".into(),
+        );
+        twice.push(
+            "time=2026-12-02T03:43:39.431Z level=ERROR source=main.go:1144 msg=\"Error reloading config\" err=\"couldn't load configuration: bad\"".into(),
+        );
+        assert_eq!(
+            reload_failure(&twice).unwrap(),
+            "couldn't load configuration: bad"
+        );
+        // What follows the line that was last before the signal; all of it when it is gone.
+        let anchor = lines[1].clone();
+        assert_eq!(after_anchor(&lines, Some(&anchor)), &lines[2..]);
+        assert_eq!(after_anchor(&lines, Some("gone")), &lines[..]);
+        assert_eq!(after_anchor(&lines, None), &lines[..]);
     }
 }

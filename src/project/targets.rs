@@ -137,6 +137,19 @@ pub(crate) async fn reload_if_running(
             "nothing was changed; point DOCKER_HOST at the engine that runs the stack and run it again",
         )
     })?;
+    // What answers at the port may be another Prometheus: only the stack's own is reloaded.
+    let container = containers::container_name(&stack.project, model::PROMETHEUS);
+    if !engine
+        .state(&container)
+        .await?
+        .is_some_and(|state| state.running)
+    {
+        ctx.printer.note(&format!(
+            "the stack's Prometheus ({container}) is not running, though something answers at {}: `monstack up` starts it with these targets",
+            prometheus.base_url()
+        ));
+        return Ok(());
+    }
     crate::stack::reconcile::reload_prometheus(
         &engine,
         &client,

@@ -63,7 +63,11 @@ pub fn volume_name(project: &str, service: &str) -> String {
 /// How a running service takes a new configuration without a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Reload {
-    /// `SIGHUP` through the engine (Prometheus runs without `--web.enable-lifecycle`).
+    /// `SIGHUP` through the engine (Prometheus runs without `--web.enable-lifecycle`). The
+    /// engine (moby 20.10 to 28 at least) marks a container that got any `docker kill` as stopped
+    /// by hand: under `unless-stopped` it is then not restarted after a crash, nor with the
+    /// daemon, and without a stop signal of its own the next exit ends it for good even under
+    /// `always`. So Prometheus runs with `always` and `SIGTERM` as its stop signal (tested).
     Prometheus,
     /// `POST /-/reload`.
     Alertmanager,
@@ -134,7 +138,13 @@ pub struct ContainerSpec {
     /// Name on the stack's network: the service name.
     pub alias: String,
     pub extra_hosts: Vec<String>,
+    /// The engine's restart policy: `unless-stopped`, or `always` for a service monstack sends
+    /// signals to (see [`Reload::Prometheus`]).
     pub restart: &'static str,
+    /// The signal `docker stop` sends, when set on the container. Set where monstack sends
+    /// other signals: the engine then takes them for what they are, not for a stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<&'static str>,
     pub reload: Reload,
     /// Paths (relative to `.monstack/`) of the rendered files whose contents are in the config
     /// hash: the ones the service reads at start or reload.
@@ -215,6 +225,7 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         // Lets Prometheus scrape services on the host and Alertmanager reach webhooks there.
         extra_hosts: vec!["host.docker.internal:host-gateway".to_string()],
         restart: "unless-stopped",
+        stop_signal: None,
         reload: Reload::None,
         config_files: Vec::new(),
         spec_hash: String::new(),
@@ -295,6 +306,8 @@ pub fn desired(stack: &Stack, tree: &Tree, host: &HostContext) -> Vec<ContainerS
         prometheus.group_add = vec![host.secret_gid.to_string()];
     }
     prometheus.reload = Reload::Prometheus;
+    prometheus.restart = "always";
+    prometheus.stop_signal = Some("SIGTERM");
     // Target files are picked up by file_sd without a reload: not part of the config hash.
     prometheus.config_files = files_under("prometheus/", Some("prometheus/targets/"));
     specs.push(prometheus);
@@ -869,6 +882,16 @@ mod tests {
             !p.cmd.iter().any(|a| a.contains("lifecycle")),
             "no HTTP endpoint may reload or stop it"
         );
+        // Reloaded by signals through the engine: restarted after a crash all the same.
+        assert_eq!((p.restart, p.stop_signal), ("always", Some("SIGTERM")));
+        for other in all.iter().filter(|s| s.service != "prometheus") {
+            assert_eq!(
+                (other.restart, other.stop_signal),
+                ("unless-stopped", None),
+                "{}",
+                other.service
+            );
+        }
         assert!(p
             .cmd
             .contains(&"--storage.tsdb.retention.time=2w1d".to_string()));

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context as _};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::outcome::{agent_status, integration_counts, settle, settle_dingtalk};
+use super::outcome::{agent_status, integration_counts, settle, settle_dingtalk, REASON_GRACE};
 use super::{get_json, Outcome};
 use crate::clients;
 use crate::clients::logfmt::{rfc3339, since};
@@ -157,14 +157,20 @@ pub async fn test(
             break;
         }
         if started.elapsed() >= TEST_DEADLINE {
+            // A failure counted too late for its reason's grace: the counter's reason now.
+            settle(
+                &mut channels,
+                &before,
+                &after,
+                logs.as_deref(),
+                Instant::now() + REASON_GRACE,
+            );
             for channel in channels
                 .iter_mut()
                 .filter(|c| c.outcome == Outcome::Pending)
             {
                 let mut reason = format!("no outcome within {}s", TEST_DEADLINE.as_secs());
-                if channel.failure_counted_at.is_some() {
-                    reason = "Alertmanager gave up; neither its log nor the agent said why".into();
-                } else if let Some(error) = &channel.last_attempt_error {
+                if let Some(error) = &channel.last_attempt_error {
                     reason += &format!(" (last attempt: {error})");
                 } else if channel.reached_agent {
                     reason += " (Alertmanager handed it to the agent; the agent reported nothing)";

@@ -278,7 +278,10 @@ impl Engine {
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                name: Some(match spec.restart {
+                    "always" => RestartPolicyNameEnum::ALWAYS,
+                    _ => RestartPolicyNameEnum::UNLESS_STOPPED,
+                }),
                 maximum_retry_count: None,
             }),
             network_mode: Some(spec.network.clone()),
@@ -293,6 +296,7 @@ impl Engine {
             user: spec.user.clone(),
             entrypoint: spec.entrypoint.clone(),
             cmd: Some(spec.cmd.clone()),
+            stop_signal: spec.stop_signal.map(str::to_string),
             env: Some(env),
             labels: Some(spec.labels(project).into_iter().collect()),
             exposed_ports: (!host_network).then(|| vec![port_key]),
@@ -362,7 +366,9 @@ impl Engine {
         }
     }
 
-    /// Sends a signal (`SIGHUP`) to a running container's main process.
+    /// Sends a signal (`SIGHUP`) to a running container's main process. The engine counts any
+    /// signal as a stop by hand; see [`crate::stack::containers::Reload::Prometheus`] for what
+    /// the container needs to be restarted after a crash all the same.
     pub async fn signal(&self, name: &str, signal: &str) -> anyhow::Result<()> {
         let options = KillContainerOptions {
             signal: signal.to_string(),
