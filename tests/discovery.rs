@@ -167,6 +167,28 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         "{rows:?}"
     );
 
+    // `sync` beside the running agent is refused (its snapshot could put back an older state
+    // than the watch has applied); with the agent stopped it writes the files from etcd.
+    let run = project.run(&["sync"]);
+    run.code(2);
+    assert!(run.stderr.contains("agent is running"), "{}", run.stderr);
+    let agent_container = format!("monstack-{name}-agent");
+    docker(&["stop", &agent_container]);
+    std::fs::remove_file(&file).unwrap();
+    let run = project.run(&["sync"]);
+    run.success();
+    assert!(run.stderr.contains("Synced"), "{}", run.stderr);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("pushgateway:9091"));
+    docker(&["start", &agent_container]);
+    eventually("the agent back", Duration::from_secs(30), || async move {
+        reqwest::get(format!("http://127.0.0.1:{agent}/-/ready"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+
     // The agent exposes its own metrics, and Prometheus scrapes them.
     let metrics = reqwest::get(format!("http://127.0.0.1:{agent}/metrics"))
         .await

@@ -226,13 +226,27 @@ pub async fn run(ctx: &Context, args: AgentArgs) -> Result<()> {
 }
 
 pub async fn sync(ctx: &Context) -> Result<()> {
-    let (discovery, _) = discovery_config(ctx, &[], &EtcdAccess::default(), None, None, None)?;
+    let (discovery, stack) = discovery_config(ctx, &[], &EtcdAccess::default(), None, None, None)?;
     let Some(d) = discovery else {
         return Err(Error::usage(
             "the manifest has no `discovery.etcd`",
             Some("add `discovery: {etcd: {}}` (and `etcd: {}`)".to_string()),
         ));
     };
+    // A running agent keeps the files current from its watch; a snapshot written beside it
+    // could put back an older state than the one it has applied (a service gone, or back).
+    if let Some(running) = match &stack {
+        Some(stack) => running_agent(stack).await,
+        None => None,
+    } {
+        return Err(Error::usage(
+            format!("the stack's agent is running ({running}) and keeps the target files current"),
+            Some(
+                "`monstack sync` is for when no agent runs; `monstack targets` shows what it discovered"
+                    .to_string(),
+            ),
+        ));
+    }
     let etcd = crate::clients::etcd::Etcd::connect(&d.etcd)?;
     crate::agent::discovery::set_rewrite_loopback(d.rewrite_loopback);
     let report = crate::agent::discovery::sync_once(&etcd, &d.prefix, &d.targets_dir).await?;
@@ -251,6 +265,28 @@ pub async fn sync(ctx: &Context) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Where the project's agent runs, if it does: its container, or something answering
+/// `/-/ready` at the agent's port (`monstack agent` on the host).
+async fn running_agent(stack: &Stack) -> Option<String> {
+    if let Ok(engine) = crate::stack::docker::Engine::connect().await {
+        let container =
+            crate::stack::containers::container_name(&stack.project, crate::model::AGENT);
+        if let Ok(Some(state)) = engine.state(&container).await {
+            if state.running {
+                return Some(format!("container {container}"));
+            }
+        }
+    }
+    let agent = stack.agent.as_ref()?;
+    let url = host_url(agent.bind, agent.port);
+    let client = crate::clients::http_client().ok()?;
+    let ready = client.get(format!("{url}/-/ready")).send().await.ok()?;
+    ready
+        .status()
+        .is_success()
+        .then(|| format!("answering at {url}"))
 }
 
 #[cfg(test)]
