@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             | Command::AddTarget { .. }
             | Command::RemoveTarget { .. }
             | Command::ImportDashboard { .. }
+            | Command::Sync
     );
     let _lock = if changes_project {
         Some(ctx.lock()?)
