@@ -29,22 +29,97 @@ pub fn logfmt_value(line: &str, key: &str) -> Option<String> {
     }
 }
 
-/// The log lines written at or after `start`. Alertmanager and Prometheus write
-/// their time as
-/// `2006-01-02T15:04:05.000Z`, like [`rfc3339`], so the strings compare as times: `ts=` up to
-/// Alertmanager 0.27 and Prometheus 2, `time=` from Alertmanager 0.28 and Prometheus 3.
+/// The log lines written at or after `start` (to the millisecond): `ts=` up to Alertmanager
+/// 0.27 and Prometheus 2, `time=` from Alertmanager 0.28 and Prometheus 3, which write it in the
+/// process's time zone (`Z` in the images, `+02:00` where TZ says so). Lines without a readable
+/// time are left out.
 pub fn since(lines: &[String], start: SystemTime) -> Vec<String> {
-    let start = rfc3339(start);
+    let start = start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     lines
         .iter()
         .filter(|line| {
             let line = format!(" {line}");
             logfmt_value(&line, "ts")
                 .or_else(|| logfmt_value(&line, "time"))
+                .and_then(|time| unix_millis(&time))
                 .is_some_and(|time| time >= start)
         })
         .cloned()
         .collect()
+}
+
+/// `2006-01-02T15:04:05[.fff...](Z|+hh:mm|-hh:mm)` as milliseconds since the Unix epoch.
+pub fn unix_millis(time: &str) -> Option<i64> {
+    let b = time.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = time.get(range)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &time[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let first3 = format!("{:0<3}", &fraction[..digits.min(3)]);
+        millis = first3.parse::<i64>().ok()?;
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest.as_bytes() {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hh = num_of(&[*h1, *h2])?;
+            let mm = num_of(&[*m1, *m2])?;
+            let minutes = hh * 60 + mm;
+            if *sign == b'-' {
+                -minutes
+            } else {
+                minutes
+            }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+fn num_of(digits: &[u8]) -> Option<i64> {
+    digits.iter().try_fold(0i64, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+    })
 }
 
 /// `2024-05-01T10:00:00.000Z` (UTC).
@@ -75,6 +150,42 @@ pub fn rfc3339(time: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// Times with an offset (Prometheus 3 and Alertmanager 0.28 in a time zone) are the same
+    /// instants as in UTC; fractions of any length; garbage is no time.
+    #[test]
+    fn log_times_are_read_as_instants_whatever_their_zone() {
+        let utc = unix_millis("2026-12-01T20:32:28.074Z").unwrap();
+        assert_eq!(utc, 1_796_157_148_074);
+        assert_eq!(unix_millis("2026-12-01T22:32:28.074+02:00"), Some(utc));
+        assert_eq!(unix_millis("2026-12-01T15:02:28.074-05:30"), Some(utc));
+        assert_eq!(unix_millis("2026-12-01T20:32:28.074981234Z"), Some(utc));
+        assert_eq!(unix_millis("2026-12-01T20:32:28Z"), Some(utc - 74));
+        assert_eq!(
+            unix_millis("2000-02-29T00:00:00.123Z"),
+            Some(951_782_400_123)
+        );
+        assert_eq!(unix_millis("1970-01-01T00:00:00.000Z"), Some(0));
+        for bad in [
+            "",
+            "2026-12-01",
+            "2026-12-01T20:32:28.074",
+            "2026-13-01T20:32:28Z",
+            "2026-12-01T20:32:28.Z",
+            "2026-12-01T20:32:28+2:00",
+            "x026-12-01T20:32:28Z",
+        ] {
+            assert_eq!(unix_millis(bad), None, "{bad}");
+        }
+        // `since` compares instants: a line two hours "later" on the clock face but at +02:00
+        // is the same moment.
+        let start = UNIX_EPOCH + Duration::from_millis(utc as u64);
+        let lines = [
+            "time=2026-12-01T22:32:28.074+02:00 level=ERROR msg=now".to_string(),
+            "time=2026-12-01T22:32:28.073+02:00 level=ERROR msg=before".to_string(),
+        ];
+        assert_eq!(since(&lines, start), lines[..1]);
+    }
 
     #[test]
     fn rfc3339_formats_dates() {
