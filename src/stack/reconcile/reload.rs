@@ -91,7 +91,8 @@ fn reload_error(service: &str, error: ReloadError) -> anyhow::Error {
             format!("{service} rejected the new configuration, and keeps running the previous one:\n  {message}"),
             "fix the manifest and run `monstack up` again",
         ),
-        other => anyhow!("reloading {service}: {other}"),
+        // The chain is kept: a hint inside it still reaches the printer.
+        ReloadError::Other(e) => e.context(format!("reloading {service}")),
     }
 }
 
