@@ -87,7 +87,8 @@ impl fmt::Display for Diagnostics {
             if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
                 let number = d.pos.line.to_string();
                 let pad = " ".repeat(number.len());
-                let (line, col) = window(line, d.pos.col);
+                let line = mask_secret_values(line);
+                let (line, col) = window(&line, d.pos.col);
                 writeln!(f, " {number} | {line}")?;
                 let caret_at: String = line
                     .chars()
@@ -163,6 +164,92 @@ fn window(line: &str, col: usize) -> (String, usize) {
     (shown, col)
 }
 
+/// Whether a key names a secret value (not a file holding one: `password_file` is a path).
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    if key.ends_with("_file") || key.ends_with("-file") {
+        return false;
+    }
+    [
+        "password",
+        "secret",
+        "token",
+        "authorization",
+        "api_key",
+        "api-key",
+        "apikey",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// A source line with the values of secret-named keys (`password: x`, `{token: "x"}`,
+/// `Authorization: Bearer x`) starred out, character for character so the caret still points
+/// where it did. The secrets of a manifest that does not validate are not registered for
+/// redaction yet, and its lines are shown.
+fn mask_secret_values(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = chars.clone();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != ':' || chars.get(i + 1).is_some_and(|c| !c.is_whitespace()) {
+            i += 1;
+            continue;
+        }
+        // The key before the colon: back to a delimiter, quotes dropped.
+        let mut start = i;
+        while start > 0 && !matches!(chars[start - 1], ' ' | '\t' | '{' | ',' | '[') {
+            start -= 1;
+        }
+        let key: String = chars[start..i]
+            .iter()
+            .filter(|c| !matches!(c, '"' | '\''))
+            .collect();
+        let mut j = i + 1;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        if !is_secret_key(&key) || j >= chars.len() {
+            i += 1;
+            continue;
+        }
+        // The value: a quoted string, or up to `,` `}` ` #` or the end.
+        let end = match chars[j] {
+            quote @ ('"' | '\'') => {
+                j += 1;
+                let mut k = j;
+                while k < chars.len() && chars[k] != quote {
+                    k += if chars[k] == '\\' { 2 } else { 1 };
+                }
+                k.min(chars.len())
+            }
+            '{' | '[' | '&' | '*' | '|' | '>' => {
+                i = j;
+                continue;
+            }
+            _ => {
+                let mut k = j;
+                while k < chars.len()
+                    && !matches!(chars[k], ',' | '}' | ']')
+                    && !(chars[k] == '#' && chars[k - 1].is_whitespace())
+                {
+                    k += 1;
+                }
+                while k > j && chars[k - 1].is_whitespace() {
+                    k -= 1;
+                }
+                k
+            }
+        };
+        for c in &mut out[j..end] {
+            *c = '*';
+        }
+        i = end.max(i + 1);
+    }
+    out.into_iter().collect()
+}
+
 /// "did you mean" for a misspelt name: the closest candidate when it is close enough.
 pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wrong_lower = wrong.to_lowercase();
@@ -182,6 +269,59 @@ pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A manifest that fails validation has not registered its secrets for redaction: the
+    /// values of secret-named keys are starred out in the lines shown, the rest kept.
+    #[test]
+    fn secret_values_in_a_shown_line_are_starred_out() {
+        for (line, shown) in [
+            (
+                "influxdb: {password: SEKRIT7}",
+                "influxdb: {password: *******}",
+            ),
+            (
+                "  admin_password: \"SEK RIT\"  # old",
+                "  admin_password: \"*******\"  # old",
+            ),
+            (
+                "      basic_auth: {username: u, password: SEKRIT, pasword: x}",
+                "      basic_auth: {username: u, password: ******, pasword: x}",
+            ),
+            (
+                "    token: 'S3', server: \"consul:0\"",
+                "    token: '**', server: \"consul:0\"",
+            ),
+            (
+                "      headers: {Authorization: \"Bearer SEKRIT\", X-Api-Key: k3y}",
+                "      headers: {Authorization: \"*************\", X-Api-Key: ***}",
+            ),
+            (
+                "    password_file: secrets/pw",
+                "    password_file: secrets/pw",
+            ),
+            ("    secret: [x]", "    secret: [x]"),
+            ("  url: http://h:1/x", "  url: http://h:1/x"),
+        ] {
+            assert_eq!(mask_secret_values(line), shown, "{line}");
+        }
+        let mut d = Diagnostics::new("monstack.yaml", "influxdb: {password: SEKRIT7}\n");
+        d.error(
+            Pos {
+                line: 1,
+                col: 22,
+                offset: 21,
+            },
+            "the InfluxDB `password` is too weak",
+            None,
+        );
+        let text = d.to_string();
+        assert!(!text.contains("SEKRIT7"), "{text}");
+        assert!(
+            text.contains(" | influxdb: {password: *******}\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n   |                      ^"), "{text}");
+    }
 
     #[test]
     fn shows_line_caret_and_hint() {
