@@ -73,7 +73,10 @@ pub(super) fn check(
     ];
     for (key, why) in needs_queries {
         if let Some(pos) = m.key_pos(key).filter(|_| m.has(key)) {
-            if key == "alertmanager" && m.get(key).and_then(scalar_text) == Some("false") {
+            // `alertmanager: false`, `influxdb: false`: only says what an agent does anyway.
+            if matches!(key, "alertmanager" | "influxdb")
+                && m.get(key).and_then(scalar_text) == Some("false")
+            {
                 continue;
             }
             r.error(

@@ -297,11 +297,12 @@ fn agent_mode_needs_a_receiver_and_refuses_what_needs_local_queries() {
         ]
     );
     assert!(items.iter().all(|(_, hint, _)| hint.is_some()), "{items:?}");
-    // `grafana: false` and `alerting: {builtin: false}` say what an agent does anyway.
+    // `grafana: false`, `alertmanager: false`, `influxdb: false` and
+    // `alerting: {builtin: false}` say what an agent does anyway.
     let dir = project();
     load(
         dir.path(),
-        "project: edge\nprometheus: {mode: agent, remote_write: [{url: 'http://c/'}]}\ngrafana: false\nalerting: {builtin: false}\n",
+        "project: edge\nprometheus: {mode: agent, remote_write: [{url: 'http://c/'}]}\ngrafana: false\nalertmanager: false\ninfluxdb: false\nalerting: {builtin: false}\n",
     )
     .unwrap();
 }
