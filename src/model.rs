@@ -14,6 +14,21 @@ pub use remote_write::{
 };
 
 /// Names of the services as they appear on the stack's network and in `.monstack/`.
+/// Query parameters whose values are credentials: masked in every message, refused in a URL
+/// that monstack writes into a configuration file.
+pub const CREDENTIAL_QUERY_PARAMS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "auth",
+    "key",
+    "password",
+    "secret",
+    "sign",
+    "signature",
+    "token",
+];
+
 pub const PROMETHEUS: &str = "prometheus";
 pub const GRAFANA: &str = "grafana";
 pub const ETCD: &str = "etcd";

@@ -13,18 +13,7 @@ use std::sync::RwLock;
 const MASK: &str = "***";
 
 /// Query parameters whose values are credentials.
-const SECRET_PARAMS: &[&str] = &[
-    "access_token",
-    "api_key",
-    "apikey",
-    "auth",
-    "key",
-    "password",
-    "secret",
-    "sign",
-    "signature",
-    "token",
-];
+const SECRET_PARAMS: &[&str] = crate::model::CREDENTIAL_QUERY_PARAMS;
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 

@@ -119,6 +119,22 @@ fn read_remote(r: &mut Reader, obj: &Obj, root: &Path) -> Option<(RemoteWrite, P
             Some("put them in `basic_auth: {username: ..., password_file: ...}`".into()),
         );
     }
+    // A credential in the query would sit in prometheus.yml, which more than monstack reads.
+    if let Some((_, query)) = url.split_once('?') {
+        let credential = query.split('&').find_map(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            crate::model::CREDENTIAL_QUERY_PARAMS
+                .contains(&name.to_ascii_lowercase().as_str())
+                .then_some(name)
+        });
+        if let Some(name) = credential {
+            r.error(
+                url_node.pos,
+                format!("`url` holds a credential in its query (`{name}=`)"),
+                Some("pass it from a file: `bearer_token_file: ...` or `basic_auth: {username: ..., password_file: ...}`".into()),
+            );
+        }
+    }
     let (name, name_pos) = match obj.get("name") {
         Some(node) => {
             let name = r.string(node, "name").unwrap_or_default();
@@ -167,6 +183,13 @@ fn read_remote(r: &mut Reader, obj: &Obj, root: &Path) -> Option<(RemoteWrite, P
                     pos,
                     format!("Prometheus sets `{header}` itself and refuses it in `headers`"),
                     None,
+                );
+            } else if value.chars().any(|c| c.is_control() && c != '\t') {
+                // A line break would start another header (or end them).
+                r.error(
+                    pos,
+                    format!("the value of header `{header}` holds a control character"),
+                    Some("a header value is one line of text".into()),
                 );
             } else if header_pos.insert(lower, pos).is_some() {
                 r.error(pos, format!("header `{header}` is set twice"), None);

@@ -107,7 +107,10 @@ fn urls_names_tenants_and_headers_are_checked() {
          \x20   - {name: f, url: 'http://f/api/v1/push', preset: mimir}\n\
          \x20   - {name: g, url: 'http://g/', preset: mimir, tenant: t, headers: {x-scope-orgid: u}}\n\
          \x20   - {name: h, url: 'http://h/', headers: {Authorization: 'Bearer x', Content-Type: y, 'bad header': z}}\n\
-         \x20   - {name: i, url: 'http://i/', preset: cortex}\n",
+         \x20   - {name: i, url: 'http://i/', preset: cortex}\n\
+         \x20   - {name: j, url: 'https://j/w?extra_label=env=prod&Token=abc'}\n\
+         \x20   - {name: k, url: 'https://k/w?extra_label=env=prod'}\n\
+         \x20   - {name: l, url: 'http://l/', headers: {X-A: \"a\\r\\nX-Evil: b\"}}\n",
     ));
     assert_eq!(
         messages,
@@ -124,6 +127,8 @@ fn urls_names_tenants_and_headers_are_checked() {
             "Prometheus sets `Content-Type` itself and refuses it in `headers`",
             "invalid header name `bad header`",
             "`preset` cannot be `cortex`",
+            "`url` holds a credential in its query (`Token=`)",
+            "the value of header `X-A` holds a control character",
         ]
     );
 }
