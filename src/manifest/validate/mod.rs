@@ -220,7 +220,13 @@ pub(super) fn read_stack(root: &Node, source: &Source, r: &mut Reader) -> Option
             );
         }
     }
-    for (pos, message) in remote_write::warnings(m.get("prometheus"), source.root) {
+    let secret_files = remote_write::warnings(m.get("prometheus"), source.root)
+        .into_iter()
+        .chain(remote_write::discovery_warnings(
+            m.get("discovery"),
+            source.root,
+        ));
+    for (pos, message) in secret_files {
         warnings.push(format!(
             "{}:{}:{}: {message}",
             source.display_name, pos.line, pos.col

@@ -524,20 +524,46 @@ pub(super) fn warnings(prometheus: Option<&Node>, root: &Path) -> Vec<(Pos, Stri
             child(item, "bearer_token_file"),
             tls.and_then(|t| child(t, "key_file")),
         ];
-        for node in secret_files.into_iter().flatten() {
-            let Some(file) = scalar_text(node) else {
-                continue;
-            };
-            let mode = std::fs::metadata(root.join(file)).map(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.permissions().mode()
-            });
-            if mode.is_ok_and(|m| m & 0o004 != 0) {
-                out.push((node.pos, format!("{file} holds a secret and every user of this machine can read it: `chmod 600 {file}`")));
-            }
-        }
+        out.extend(
+            secret_files
+                .into_iter()
+                .flatten()
+                .filter_map(|n| readable_by_all(n, root)),
+        );
     }
     out
+}
+
+/// The secret files `discovery` names (the etcd cluster's password file and TLS key, the
+/// Consul token file) that every user of the machine can read.
+pub(super) fn discovery_warnings(discovery: Option<&Node>, root: &Path) -> Vec<(Pos, String)> {
+    let etcd = discovery.and_then(|d| child(d, "etcd"));
+    let consul = discovery.and_then(|d| child(d, "consul"));
+    [
+        etcd.and_then(|e| child(e, "password_file")),
+        etcd.and_then(|e| child(e, "tls"))
+            .and_then(|t| child(t, "key")),
+        consul.and_then(|c| child(c, "token_file")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|n| readable_by_all(n, root))
+    .collect()
+}
+
+/// A warning when the file a node names (relative to the manifest) can be read by every user.
+fn readable_by_all(node: &Node, root: &Path) -> Option<(Pos, String)> {
+    let file = scalar_text(node)?;
+    let mode = std::fs::metadata(root.join(file)).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode()
+    });
+    mode.is_ok_and(|m| m & 0o004 != 0).then(|| {
+        (
+            node.pos,
+            format!("{file} holds a secret and every user of this machine can read it: `chmod 600 {file}`"),
+        )
+    })
 }
 
 fn child<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {

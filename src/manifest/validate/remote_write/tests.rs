@@ -339,6 +339,29 @@ fn skipped_verification_and_world_readable_secrets_are_warned_about() {
 }
 
 #[test]
+fn discovery_secret_files_every_user_can_read_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project();
+    for (file, mode) in [
+        ("secrets/password", 0o644),
+        ("secrets/token", 0o604),
+        ("key.pem", 0o600),
+    ] {
+        std::fs::set_permissions(dir.path().join(file), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    }
+    let yaml = "project: t\ndiscovery:\n  etcd:\n    endpoints: ['https://10.0.0.1:2379']\n    tls: {ca: ca.pem, cert: cert.pem, key: key.pem}\n    username: u\n    password_file: secrets/password\n  consul: {server: 'consul.lan:8500', token_file: secrets/token}\n";
+    let stack = load(dir.path(), yaml).unwrap();
+    assert_eq!(
+        stack.warnings,
+        [
+            "monstack.yaml:7:20: secrets/password holds a secret and every user of this machine can read it: `chmod 600 secrets/password`",
+            "monstack.yaml:8:51: secrets/token holds a secret and every user of this machine can read it: `chmod 600 secrets/token`",
+        ]
+    );
+}
+
+#[test]
 fn a_receiver_reachable_from_other_hosts_is_warned_about_and_one_on_loopback_is_not() {
     let dir = project();
     let open = load(
