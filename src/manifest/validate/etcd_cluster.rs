@@ -86,9 +86,24 @@ pub(super) fn read_cluster(r: &mut Reader, e: &Obj, root: &Path) -> Option<EtcdC
         }
         Some(name)
     });
-    let password_file = e
-        .get("password_file")
-        .and_then(|n| existing_file(r, n, "password_file", root));
+    let password_file = e.get("password_file").and_then(|n| {
+        let path = existing_file(r, n, "password_file", root)?;
+        // Read again at every authentication (so a rotated one is picked up); an empty one
+        // would only fail there.
+        let empty = std::fs::read(&path).is_ok_and(|b| b.len() < 4096 && b.trim_ascii().is_empty());
+        if empty {
+            r.error(
+                n.pos,
+                format!(
+                    "`password_file` {} is empty",
+                    path.strip_prefix(root).unwrap_or(&path).display()
+                ),
+                Some("the file holds the etcd user's password itself".into()),
+            );
+            return None;
+        }
+        Some(path)
+    });
     match (e.get("username"), e.get("password_file")) {
         (Some(n), None) => r.error(
             n.pos,

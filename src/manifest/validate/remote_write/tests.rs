@@ -359,6 +359,20 @@ fn discovery_secret_files_every_user_can_read_are_warned_about() {
             "monstack.yaml:8:51: secrets/token holds a secret and every user of this machine can read it: `chmod 600 secrets/token`",
         ]
     );
+    // An empty password file would only fail at the first authentication.
+    let empty = yaml.replace(
+        "password_file: secrets/password",
+        "password_file: secrets/empty",
+    );
+    let problems = load(dir.path(), &empty).unwrap_err();
+    assert_eq!(
+        problems,
+        [(
+            "`password_file` secrets/empty is empty".to_string(),
+            Some("the file holds the etcd user's password itself".to_string()),
+            7
+        )]
+    );
 }
 
 #[test]
