@@ -62,13 +62,7 @@ pub fn unix_millis(time: &str) -> Option<i64> {
     {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = time.get(range)?;
-        digits
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| digits.parse().ok())?
-    };
+    let num = |range: std::ops::Range<usize>| digits(time.get(range)?);
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&month)
@@ -92,10 +86,8 @@ pub fn unix_millis(time: &str) -> Option<i64> {
     }
     let offset_minutes = match rest.as_bytes() {
         [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let hh = num_of(&[*h1, *h2])?;
-            let mm = num_of(&[*m1, *m2])?;
-            let minutes = hh * 60 + mm;
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let minutes = digits(rest.get(1..3)?)? * 60 + digits(rest.get(4..6)?)?;
             if *sign == b'-' {
                 -minutes
             } else {
@@ -116,10 +108,12 @@ pub fn unix_millis(time: &str) -> Option<i64> {
     Some(seconds * 1000 + millis)
 }
 
-fn num_of(digits: &[u8]) -> Option<i64> {
-    digits.iter().try_fold(0i64, |n, d| {
-        d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
-    })
+/// A run of ASCII digits as a number (no sign, no space).
+fn digits(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// `2024-05-01T10:00:00.000Z` (UTC).

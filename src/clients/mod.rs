@@ -186,6 +186,18 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     }
 }
 
+/// `GET {base}/metrics`: a service's own text exposition (Prometheus' config-load and
+/// remote-write gauges, Alertmanager's notification counters).
+pub async fn metrics_text(client: &Client, base: &str) -> Result<String> {
+    let url = format!("{}/metrics", base.trim_end_matches('/'));
+    let doing = || format!("reading {url}");
+    let (status, body) = send(client.get(&url)).await.with_context(doing)?;
+    if !status.is_success() {
+        return Err(anyhow!("HTTP {status}: {}", snippet(&body))).with_context(doing);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Sends a request and reads the whole answer (at most [`MAX_BODY_BYTES`]); transport errors
 /// keep their cause chain.
 async fn send(request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
@@ -244,8 +256,8 @@ fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    /// The service kept its old configuration; the message is the service's own
-    /// ("failed to reload config: ...").
+    /// The service kept its old configuration; the message is the service's own (Alertmanager's
+    /// answer, the errors Prometheus logged).
     #[error("reload rejected: {0}")]
     Rejected(String),
     #[error("{0:#}")]

@@ -266,17 +266,10 @@ impl Prometheus {
     /// What Prometheus says of its last configuration load, from its own `/metrics`
     /// (`prometheus_config_last_reload_successful`, `..._success_timestamp_seconds`).
     pub async fn config_load(&self) -> Result<ConfigLoad> {
-        let url = format!("{}/metrics", self.base);
-        let doing = || format!("reading {url}");
-        let (status, body) = super::send(self.client.get(&url))
-            .await
-            .with_context(doing)?;
-        if !status.is_success() {
-            return Err(anyhow!("HTTP {status}: {}", super::snippet(&body))).with_context(doing);
-        }
-        parse_config_load(&String::from_utf8_lossy(&body))
+        let text = super::metrics_text(&self.client, &self.base).await?;
+        parse_config_load(&text)
             .ok_or_else(|| anyhow!("it names no prometheus_config_last_reload_* metrics"))
-            .with_context(doing)
+            .with_context(|| format!("reading {}/metrics", self.base))
     }
 
     /// The `job_name` of every scrape config Prometheus has loaded, in its order. Compare with

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use reqwest::Client;
 use serde::Serialize;
 
@@ -48,17 +48,7 @@ impl RemoteHealth {
 
 /// `GET {base}/metrics`, read into one entry per receiver (sorted by name).
 pub async fn remote_health(client: &Client, base: &str) -> Result<Vec<RemoteHealth>> {
-    let url = format!("{}/metrics", base.trim_end_matches('/'));
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("reading {url}"))?;
-    let text = super::read_text(response)
-        .await
-        .with_context(|| format!("reading {url}"))?;
-    Ok(parse(&text))
+    Ok(parse(&super::metrics_text(client, base).await?))
 }
 
 /// The receivers in a Prometheus text exposition.

@@ -62,17 +62,9 @@ impl ReceiverCounts {
 }
 
 pub(super) async fn integration_counts(client: &reqwest::Client, am_url: &str) -> Result<Counts> {
-    let url = format!("{am_url}/metrics");
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("reading {url}"))?;
-    let text = crate::clients::read_text(response)
-        .await
-        .with_context(|| format!("reading {url}"))?;
-    Ok(parse_counts(&text))
+    Ok(parse_counts(
+        &crate::clients::metrics_text(client, am_url).await?,
+    ))
 }
 
 pub(super) fn parse_counts(text: &str) -> Counts {
