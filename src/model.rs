@@ -13,7 +13,6 @@ pub use remote_write::{
     CopiedFile, PrometheusMode, QueueConfig, RemoteAuth, RemoteTls, RemoteWrite, WriteRelabel,
 };
 
-/// Names of the services as they appear on the stack's network and in `.monstack/`.
 /// Query parameters whose values are credentials: masked in every message, refused in a URL
 /// that monstack writes into a configuration file.
 pub const CREDENTIAL_QUERY_PARAMS: &[&str] = &[
@@ -29,6 +28,7 @@ pub const CREDENTIAL_QUERY_PARAMS: &[&str] = &[
     "token",
 ];
 
+/// Names of the services as they appear on the stack's network and in `.monstack/`.
 pub const PROMETHEUS: &str = "prometheus";
 pub const GRAFANA: &str = "grafana";
 pub const ETCD: &str = "etcd";

@@ -222,6 +222,11 @@ pub async fn eventually<Fut: Future<Output = bool>>(
     panic!("timed out after {limit:?} waiting for: {what}");
 }
 
+/// Whether `url` answers a GET with a 2xx status (a readiness probe for [`eventually`]).
+pub async fn answers(url: String) -> bool {
+    matches!(reqwest::get(url).await, Ok(r) if r.status().is_success())
+}
+
 /// A Prometheus process's command: `config`, its TSDB in `tsdb`, listening on 127.0.0.1:`port`.
 /// Callers add what their test needs (`--scrape.discovery-reload-interval=1s`, the receiver)
 /// and spawn it through [`ChildGuard::spawn`].

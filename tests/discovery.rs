@@ -11,7 +11,7 @@ use monstack::stack::docker::Engine;
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
-use crate::support::testsupport::eventually;
+use crate::support::testsupport::{answers, eventually};
 use crate::support::Project;
 
 fn manifest(
@@ -182,10 +182,8 @@ async fn registered_services_are_scraped_and_dropped_and_survive_an_etcd_outage(
         .unwrap()
         .contains("pushgateway:9091"));
     docker(&["start", &agent_container]);
-    eventually("the agent back", Duration::from_secs(30), || async move {
-        reqwest::get(format!("http://127.0.0.1:{agent}/-/ready"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
+    eventually("the agent back", Duration::from_secs(30), || {
+        answers(format!("http://127.0.0.1:{agent}/-/ready"))
     })
     .await;
 

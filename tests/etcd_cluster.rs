@@ -284,10 +284,6 @@ fn a_manifest_naming_an_existing_cluster_validates_renders_and_keeps_its_secrets
     );
 }
 
-async fn answers(url: String) -> bool {
-    matches!(reqwest::get(url).await, Ok(r) if r.status().is_success())
-}
-
 /// The services Prometheus lists in the pool `etcd-discovered`.
 async fn prometheus_services(prom_url: &str) -> BTreeSet<String> {
     let Ok(response) = reqwest::get(format!("{prom_url}/api/v1/targets")).await else {
@@ -308,7 +304,7 @@ async fn prometheus_services(prom_url: &str) -> BTreeSet<String> {
 /// died are listed by Prometheus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_lists_what_the_agent_reads_from_the_cluster_across_a_failover() {
-    use crate::support::testsupport::{free_port, pinned, ChildGuard, PROMETHEUS};
+    use crate::support::testsupport::{answers, free_port, pinned, ChildGuard, PROMETHEUS};
     let Some(prometheus) = pinned(PROMETHEUS) else {
         return;
     };

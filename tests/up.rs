@@ -10,7 +10,7 @@ use monstack::stack::docker::Engine;
 use crate::support::images::{
     free_port, require_docker_and_binaries, test_images, unique_project, ProjectGuard, TestImages,
 };
-use crate::support::testsupport::eventually;
+use crate::support::testsupport::{answers, eventually};
 use crate::support::{Project, Run};
 
 struct Ports {
@@ -469,11 +469,7 @@ async fn an_invalid_configuration_change_is_reported_and_the_old_one_keeps_runni
     eventually(
         "the restarted Prometheus to answer",
         Duration::from_secs(30),
-        || async {
-            reqwest::get(format!("http://127.0.0.1:{}/-/ready", ports.prometheus))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
+        || answers(format!("http://127.0.0.1:{}/-/ready", ports.prometheus)),
     )
     .await;
     assert_eq!(

@@ -282,11 +282,8 @@ async fn running_agent(stack: &Stack) -> Option<String> {
     let agent = stack.agent.as_ref()?;
     let url = host_url(agent.bind, agent.port);
     let client = crate::clients::http_client().ok()?;
-    let ready = client.get(format!("{url}/-/ready")).send().await.ok()?;
-    ready
-        .status()
-        .is_success()
-        .then(|| format!("answering at {url}"))
+    let ready = crate::clients::is_ready(&client, crate::model::AGENT, &url).await;
+    matches!(ready, Ok(true)).then(|| format!("answering at {url}"))
 }
 
 #[cfg(test)]

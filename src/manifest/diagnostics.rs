@@ -189,8 +189,9 @@ fn is_secret_key(key: &str) -> bool {
 /// where it did. The secrets of a manifest that does not validate are not registered for
 /// redaction yet, and its lines are shown.
 fn mask_secret_values(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = chars.clone();
+    // Masked values are skipped whole and `*` is no delimiter, so one buffer serves both
+    // reading and starring.
+    let mut chars: Vec<char> = line.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         if chars[i] != ':' || chars.get(i + 1).is_some_and(|c| !c.is_whitespace()) {
@@ -242,12 +243,12 @@ fn mask_secret_values(line: &str) -> String {
                 k
             }
         };
-        for c in &mut out[j..end] {
+        for c in &mut chars[j..end] {
             *c = '*';
         }
         i = end.max(i + 1);
     }
-    out.into_iter().collect()
+    chars.into_iter().collect()
 }
 
 /// "did you mean" for a misspelt name: the closest candidate when it is close enough.

@@ -12,9 +12,6 @@ use std::sync::RwLock;
 
 const MASK: &str = "***";
 
-/// Query parameters whose values are credentials.
-const SECRET_PARAMS: &[&str] = crate::model::CREDENTIAL_QUERY_PARAMS;
-
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Registers a secret value: from now on it is masked in every message. Values shorter than
@@ -143,7 +140,8 @@ fn mask_url(url: &str) -> String {
                 .map(|param| match param.split_once('=') {
                     Some((name, value))
                         if !value.is_empty()
-                            && SECRET_PARAMS.contains(&name.to_ascii_lowercase().as_str()) =>
+                            && crate::model::CREDENTIAL_QUERY_PARAMS
+                                .contains(&name.to_ascii_lowercase().as_str()) =>
                     {
                         format!("{name}={MASK}")
                     }

@@ -90,7 +90,8 @@ pub(super) fn read_cluster(r: &mut Reader, e: &Obj, root: &Path) -> Option<EtcdC
         let path = existing_file(r, n, "password_file", root)?;
         // Read again at every authentication (so a rotated one is picked up); an empty one
         // would only fail there.
-        let empty = std::fs::read(&path).is_ok_and(|b| b.len() < 4096 && b.trim_ascii().is_empty());
+        let empty =
+            crate::manifest::read_input(&path, 4096).is_ok_and(|b| b.trim_ascii().is_empty());
         if empty {
             r.error(
                 n.pos,
